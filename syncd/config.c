@@ -1,0 +1,367 @@
+#include "config.h"
+#include "filter.h"
+
+#include <arpa/inet.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+enum opt_type { O_INT, O_STR, O_BOOL };
+
+struct opt {
+	const char *path;
+	enum opt_type type;
+	size_t off;
+	size_t size; /* string capacity */
+	long long min, max;
+	bool required;
+};
+
+#define OFF(f) offsetof(struct hafw_config, f)
+#define SZ(f)  sizeof(((struct hafw_config *)0)->f)
+
+static const struct opt opts[] = {
+    {"node.id", O_INT, OFF(node_id), 0, 1, 0x7fffffff, true},
+    {"node.name", O_STR, OFF(node_name), SZ(node_name), 1, 0, true},
+    {"control.socket", O_STR, OFF(ctl_socket), SZ(ctl_socket), 1, 0, false},
+    {"tracker.type", O_STR, OFF(tracker_type), SZ(tracker_type), 1, 0, true},
+    {"tracker.netlink_buffer", O_INT, OFF(nl_rcvbuf), 0, 65536, 1 << 30, false},
+    {"tracker.netlink_buffer_max", O_INT, OFF(nl_rcvbuf_max), 0, 65536, 1 << 30, false},
+    {"tracker.commit_batch", O_INT, OFF(commit_batch), 0, 1, 100000, false},
+    {"sync.interface", O_STR, OFF(sync_if), SZ(sync_if), 1, 0, true},
+    {"sync.group", O_STR, OFF(sync_group), SZ(sync_group), 1, 0, true},
+    {"sync.port", O_INT, OFF(sync_port), 0, 1, 65535, false},
+    {"sync.mtu", O_INT, OFF(sync_mtu), 0, 0, 65535, false},
+    {"sync.flush_ms", O_INT, OFF(sync_flush_ms), 0, 1, 1000, false},
+    {"sync.heartbeat_ms", O_INT, OFF(sync_heartbeat_ms), 0, 50, 60000, false},
+    {"sync.ttl", O_INT, OFF(sync_ttl), 0, 1, 255, false},
+    {"sync.rcvbuf", O_INT, OFF(sync_rcvbuf), 0, 65536, 1 << 30, false},
+    {"filter.ignore_local", O_BOOL, OFF(ignore_local), 0, 0, 0, false},
+    {"log.syslog", O_BOOL, OFF(log_syslog), 0, 0, 0, false},
+    {"log.level", O_STR, OFF(log_level), SZ(log_level), 1, 0, false},
+};
+
+struct list_opt {
+	const char *path;
+	size_t off;
+	size_t width;
+	size_t count_off;
+	int (*check)(const char *s);
+};
+
+static int check_cidr(const char *s)
+{
+	struct hafw_filter f;
+
+	filter_init(&f);
+	return filter_add_cidr(&f, s);
+}
+
+static int check_proto(const char *s)
+{
+	struct hafw_filter f;
+
+	filter_init(&f);
+	return filter_add_l4(&f, s);
+}
+
+static const struct list_opt lists[] = {
+    {"filter.ignore_addresses", OFF(ignore_addrs), SZ(ignore_addrs[0]), OFF(n_ignore_addrs),
+     check_cidr},
+    {"filter.keep_addresses", OFF(keep_addrs), SZ(keep_addrs[0]), OFF(n_keep_addrs), check_cidr},
+    {"filter.ignore_protocols", OFF(ignore_protos), SZ(ignore_protos[0]), OFF(n_ignore_protos),
+     check_proto},
+};
+
+static const char *const groups[] = {"node", "control", "tracker", "sync", "filter", "log"};
+
+void config_defaults(struct hafw_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/hafw/syncd.sock");
+	c->nl_rcvbuf = 8 << 20;
+	c->nl_rcvbuf_max = 128 << 20;
+	c->commit_batch = 2048;
+	c->sync_port = 3780;
+	c->sync_flush_ms = 5;
+	c->sync_heartbeat_ms = 1000;
+	c->sync_ttl = 1;
+	c->sync_rcvbuf = 16 << 20;
+	c->ignore_local = true;
+	snprintf(c->log_level, sizeof(c->log_level), "info");
+}
+
+struct errbuf {
+	char *buf;
+	size_t len, used;
+	int count;
+};
+
+__attribute__((format(printf, 4, 5))) static void add_err(struct errbuf *e, const char *file,
+                                                          int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	e->count++;
+	if (e->used >= e->len)
+		return;
+	n = snprintf(e->buf + e->used, e->len - e->used, "%s:%d: ", file, line);
+	if (n > 0)
+		e->used += (size_t)n;
+	if (e->used >= e->len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(e->buf + e->used, e->len - e->used, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		e->used += (size_t)n;
+	if (e->used + 1 < e->len) {
+		e->buf[e->used++] = '\n';
+		e->buf[e->used] = '\0';
+	}
+}
+
+static const char *type_name(int t)
+{
+	switch (t) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return "an integer";
+	case CONFIG_TYPE_STRING:
+		return "a string";
+	case CONFIG_TYPE_BOOL:
+		return "a boolean";
+	case CONFIG_TYPE_LIST:
+	case CONFIG_TYPE_ARRAY:
+		return "a list";
+	case CONFIG_TYPE_GROUP:
+		return "a group";
+	default:
+		return "a float";
+	}
+}
+
+static bool known_key(const char *group, const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s.%s", group, name);
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (!strcmp(opts[i].path, path))
+			return true;
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		if (!strcmp(lists[i].path, path))
+			return true;
+	return false;
+}
+
+static void check_unknown(config_t *cfg, const char *file, struct errbuf *e)
+{
+	config_setting_t *root = config_root_setting(cfg);
+
+	for (int i = 0; i < config_setting_length(root); i++) {
+		config_setting_t *g = config_setting_get_elem(root, i);
+		const char *gname = config_setting_name(g);
+		bool found = false;
+
+		for (size_t k = 0; k < sizeof(groups) / sizeof(groups[0]); k++)
+			found |= !strcmp(groups[k], gname);
+		if (!found) {
+			add_err(e, file, config_setting_source_line(g), "unknown section '%s'",
+			        gname);
+			continue;
+		}
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			add_err(e, file, config_setting_source_line(g),
+			        "'%s' must be a group { ... }", gname);
+			continue;
+		}
+		for (int j = 0; j < config_setting_length(g); j++) {
+			config_setting_t *s = config_setting_get_elem(g, j);
+
+			if (!known_key(gname, config_setting_name(s)))
+				add_err(e, file, config_setting_source_line(s),
+				        "unknown option '%s.%s'", gname, config_setting_name(s));
+		}
+	}
+}
+
+static void load_opt(config_t *cfg, const struct opt *o, struct hafw_config *c, const char *file,
+                     struct errbuf *e)
+{
+	config_setting_t *s = config_lookup(cfg, o->path);
+	char *base = (char *)c + o->off;
+	int line;
+
+	if (!s) {
+		if (o->required)
+			add_err(e, file, 0, "missing required option '%s'", o->path);
+		return;
+	}
+	line = config_setting_source_line(s);
+	switch (o->type) {
+	case O_INT: {
+		long long v;
+
+		if (config_setting_type(s) != CONFIG_TYPE_INT &&
+		    config_setting_type(s) != CONFIG_TYPE_INT64) {
+			add_err(e, file, line, "'%s' must be an integer, not %s", o->path,
+			        type_name(config_setting_type(s)));
+			return;
+		}
+		v = config_setting_get_int64(s);
+		if (v < o->min || v > o->max) {
+			add_err(e, file, line, "'%s' = %lld is out of range [%lld, %lld]", o->path,
+			        v, o->min, o->max);
+			return;
+		}
+		*(int *)base = (int)v;
+		break;
+	}
+	case O_STR: {
+		const char *v;
+
+		if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+			add_err(e, file, line, "'%s' must be a string, not %s", o->path,
+			        type_name(config_setting_type(s)));
+			return;
+		}
+		v = config_setting_get_string(s);
+		if (strlen(v) < (size_t)o->min || strlen(v) >= o->size) {
+			add_err(e, file, line, "'%s' must be 1 to %zu characters", o->path,
+			        o->size - 1);
+			return;
+		}
+		strcpy(base, v);
+		break;
+	}
+	case O_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+			add_err(e, file, line, "'%s' must be true or false", o->path);
+			return;
+		}
+		*(bool *)base = config_setting_get_bool(s);
+		break;
+	}
+}
+
+static void load_list(config_t *cfg, const struct list_opt *l, struct hafw_config *c,
+                      const char *file, struct errbuf *e)
+{
+	config_setting_t *s = config_lookup(cfg, l->path);
+	int *count = (int *)((char *)c + l->count_off);
+	char *base = (char *)c + l->off;
+	int n;
+
+	if (!s)
+		return;
+	if (!config_setting_is_aggregate(s) || config_setting_is_group(s)) {
+		add_err(e, file, config_setting_source_line(s), "'%s' must be a list [ ... ]",
+		        l->path);
+		return;
+	}
+	n = config_setting_length(s);
+	if (n > CONFIG_MAX_LIST) {
+		add_err(e, file, config_setting_source_line(s), "'%s' has more than %d entries",
+		        l->path, CONFIG_MAX_LIST);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		config_setting_t *it = config_setting_get_elem(s, i);
+		const char *v = config_setting_get_string(it);
+		char num[16];
+
+		if (!v && config_setting_type(it) == CONFIG_TYPE_INT) {
+			snprintf(num, sizeof(num), "%d", config_setting_get_int(it));
+			v = num;
+		}
+		if (!v || strlen(v) >= l->width || l->check(v)) {
+			add_err(e, file, config_setting_source_line(it),
+			        "'%s' entry %d is not valid: '%s'", l->path, i + 1, v ? v : "?");
+			continue;
+		}
+		strcpy(base + (size_t)(*count) * l->width, v);
+		(*count)++;
+	}
+}
+
+int config_log_level(const struct hafw_config *c)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = {{"error", LOG_ERR},
+	              {"warning", LOG_WARNING},
+	              {"notice", LOG_NOTICE},
+	              {"info", LOG_INFO},
+	              {"debug", LOG_DEBUG}};
+
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (!strcmp(levels[i].name, c->log_level))
+			return levels[i].level;
+	return -1;
+}
+
+static void check_semantics(config_t *cfg, struct hafw_config *c, const char *file,
+                            struct errbuf *e)
+{
+	config_setting_t *s;
+	uint8_t a[16];
+
+	if (c->tracker_type[0] && strcmp(c->tracker_type, "kernel") &&
+	    strcmp(c->tracker_type, "dataplane")) {
+		s = config_lookup(cfg, "tracker.type");
+		add_err(e, file, s ? config_setting_source_line(s) : 0,
+		        "tracker.type must be \"kernel\" or \"dataplane\", not \"%s\"",
+		        c->tracker_type);
+	}
+	if (c->sync_group[0]) {
+		bool v4 = inet_pton(AF_INET, c->sync_group, a) == 1;
+		bool v6 = !v4 && inet_pton(AF_INET6, c->sync_group, a) == 1;
+
+		if ((!v4 && !v6) || (v4 && (a[0] & 0xf0) != 0xe0) || (v6 && a[0] != 0xff)) {
+			s = config_lookup(cfg, "sync.group");
+			add_err(e, file, s ? config_setting_source_line(s) : 0,
+			        "sync.group \"%s\" is not an IPv4 or IPv6 multicast address",
+			        c->sync_group);
+		}
+	}
+	if (config_log_level(c) < 0) {
+		s = config_lookup(cfg, "log.level");
+		add_err(e, file, s ? config_setting_source_line(s) : 0,
+		        "log.level must be error, warning, notice, info or debug");
+	}
+	if (c->nl_rcvbuf_max < c->nl_rcvbuf)
+		c->nl_rcvbuf_max = c->nl_rcvbuf;
+}
+
+int config_load(const char *path, struct hafw_config *c, char *err, size_t errlen)
+{
+	struct errbuf e = {err, errlen, 0, 0};
+	config_t cfg;
+
+	if (errlen)
+		err[0] = '\0';
+	config_defaults(c);
+	config_init(&cfg);
+	if (!config_read_file(&cfg, path)) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			add_err(&e, path, 0, "cannot read file");
+		else
+			add_err(&e, config_error_file(&cfg) ? config_error_file(&cfg) : path,
+			        config_error_line(&cfg), "%s", config_error_text(&cfg));
+		config_destroy(&cfg);
+		return -1;
+	}
+	check_unknown(&cfg, path, &e);
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		load_opt(&cfg, &opts[i], c, path, &e);
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		load_list(&cfg, &lists[i], c, path, &e);
+	check_semantics(&cfg, c, path, &e);
+	config_destroy(&cfg);
+	return e.count ? -1 : 0;
+}

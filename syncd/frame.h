@@ -1,0 +1,29 @@
+/* Builds a DATA payload (a protobuf Frame) in caller-owned memory from
+ * already encoded flows and expectations, without materialising the Frame
+ * struct. The bytes are ordinary protobuf: receivers use
+ * hafw__frame__unpack(). */
+#ifndef HAFW_FRAME_H
+#define HAFW_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum frame_obj { FRAME_FLOW = 2, FRAME_EXP = 3 }; /* Event field numbers */
+
+struct frame_builder {
+	uint8_t *buf;
+	size_t cap;
+	size_t used;
+	unsigned events;
+};
+
+void frame_init(struct frame_builder *fb, uint8_t *buf, size_t cap);
+/* Appends one Event. Returns 0, or -ENOSPC when it does not fit (the frame
+ * is unchanged: flush it and retry). */
+int frame_add(struct frame_builder *fb, int ev_type, enum frame_obj obj, const uint8_t *blob,
+              size_t len);
+/* Bytes one event of this size adds to a frame. */
+size_t frame_event_size(size_t blob_len);
+
+#endif

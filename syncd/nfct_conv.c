@@ -1,9 +1,10 @@
 /* Flow model <-> libnetfilter_conntrack.
  *
- * libnetfilter_conntrack has no reply-direction ICMP attributes, but its
- * tuple keeps ICMP id/type/code in the same unions as the ports (l4src =
- * id, l4dst = type,code in network byte order), so the REPL_PORT attributes
- * carry them. That keeps non-echo ICMP reply types intact. */
+ * libnetfilter_conntrack has no reply-direction ICMP attributes. Reading,
+ * the reply's id/type/code are derived from the original direction as the
+ * kernel does (icmp_invert_tuple). Writing, its tuple keeps ICMP id and
+ * type,code in the same unions as the ports, so the REPL_PORT setters
+ * carry them into the message. */
 #include "nfct_conv.h"
 
 #include <arpa/inet.h>
@@ -47,11 +48,7 @@ static int tuple_from(const struct nf_conntrack *ct, int d, struct hafw_tuple *t
 		t->icmp_code = nfct_get_attr_u8(ct, ATTR_ICMP_CODE);
 		t->sport = ntohs(nfct_get_attr_u16(ct, ATTR_ICMP_ID));
 	} else if (hafw_tuple_is_icmp(t)) {
-		uint16_t tc = nfct_get_attr_u16(ct, a->pdst);
-
-		t->icmp_type = ((uint8_t *)&tc)[0];
-		t->icmp_code = ((uint8_t *)&tc)[1];
-		t->sport = ntohs(nfct_get_attr_u16(ct, a->psrc));
+		/* filled in by the caller from the original direction */
 	} else {
 		t->sport = ntohs(nfct_get_attr_u16(ct, a->psrc));
 		t->dport = ntohs(nfct_get_attr_u16(ct, a->pdst));
@@ -109,6 +106,14 @@ int nfct_conv_flow_from(const struct nf_conntrack *ct, struct hafw_flow *f)
 		ret = tuple_from(ct, D_REPL, &f->reply);
 		if (ret)
 			return ret;
+		if (hafw_tuple_is_icmp(&f->reply)) {
+			struct hafw_tuple inv;
+
+			hafw_tuple_invert(&f->orig, &inv);
+			f->reply.sport = inv.sport;
+			f->reply.icmp_type = inv.icmp_type;
+			f->reply.icmp_code = inv.icmp_code;
+		}
 		f->present |= HAFW_FA_REPLY;
 	}
 	GET_IF(ATTR_ZONE, HAFW_FA_ZONE, zone, nfct_get_attr_u16);
@@ -219,8 +224,15 @@ static void nat_to(const struct hafw_flow *f, struct nf_conntrack *ct)
 
 void nfct_conv_flow_to(const struct hafw_flow *f, struct nf_conntrack *ct)
 {
+	bool nat =
+	    (f->present & HAFW_FA_STATUS) && (f->status & (HAFW_IPS_SRC_NAT | HAFW_IPS_DST_NAT));
+
 	tuple_to(ct, D_ORIG, &f->orig);
-	if (f->present & HAFW_FA_REPLY) {
+	/* A NATed flow is created with the plain inverse as its reply and the
+	 * mapping as NAT attributes: the kernel then rewrites the reply tuple
+	 * itself and sets SRC_NAT/DST_NAT, without which it would not mangle
+	 * a single packet of the flow. */
+	if ((f->present & HAFW_FA_REPLY) && !nat) {
 		tuple_to(ct, D_REPL, &f->reply);
 	} else {
 		struct hafw_tuple inv;
@@ -387,17 +399,8 @@ int nfct_conv_exp_to(const struct hafw_exp *e, struct nf_expect *exp)
 		nfexp_set_attr_u32(exp, ATTR_EXP_TIMEOUT, e->timeout);
 	if (e->present & HAFW_EA_FLAGS)
 		nfexp_set_attr_u32(exp, ATTR_EXP_FLAGS, e->flags);
-	if (e->present & HAFW_EA_CLASS)
-		nfexp_set_attr_u32(exp, ATTR_EXP_CLASS, e->class_);
-	if (e->present & HAFW_EA_HELPER)
-		nfexp_set_attr(exp, ATTR_EXP_HELPER_NAME, e->helper);
-	if (e->present & HAFW_EA_FN)
-		nfexp_set_attr(exp, ATTR_EXP_FN, e->fn);
-	if (e->present & HAFW_EA_NAT) {
-		if (exp_tuple_to(exp, ATTR_EXP_NAT_TUPLE, &e->nat_tuple))
-			return -ENOMEM;
-		nfexp_set_attr_u32(exp, ATTR_EXP_NAT_DIR, e->nat_dir);
-	}
+	/* class, fn and NAT are not built by libnetfilter_conntrack 1.0.9: the
+	 * kernel tracker adds them as raw attributes */
 	if (e->zone)
 		nfexp_set_attr_u16(exp, ATTR_EXP_ZONE, e->zone);
 	return 0;

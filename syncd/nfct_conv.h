@@ -16,7 +16,8 @@ void nfct_conv_flow_to(const struct hafw_flow *f, struct nf_conntrack *ct);
 void nfct_conv_flow_key_to(const struct hafw_flow *f, struct nf_conntrack *ct);
 
 int nfct_conv_exp_from(const struct nf_expect *exp, struct hafw_exp *e);
-/* Returns 0 or -ENOMEM. */
+/* Returns 0 or -ENOMEM. Class, fn and NAT are not set: libnetfilter_conntrack
+ * 1.0.9 does not put them into messages, the kernel tracker adds them. */
 int nfct_conv_exp_to(const struct hafw_exp *e, struct nf_expect *exp);
 
 #endif

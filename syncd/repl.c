@@ -28,6 +28,9 @@ struct repl {
 	uint64_t boot_id, seed;
 	uint32_t seq;
 	bool dumping;
+	/* zones that hold flows: the kernel does not report an expectation's
+	 * zone, so it is found through its master */
+	uint64_t zones_seen[65536 / 64];
 
 	uint8_t *txbuf;
 	size_t max_dgram;
@@ -162,6 +165,7 @@ static void announce_flow(struct repl *r, int type, const struct hafw_flow *f)
 	if (type != HAFW_EV_DESTROY &&
 	    cache_put(r->flows, &f->orig, f->zone, blob, (size_t)len, repl_now_s()) < 0)
 		r->st.cache_nomem++;
+	r->zones_seen[f->zone / 64] |= 1ull << (f->zone % 64);
 	queue_event(r, type, FRAME_FLOW, blob, (size_t)len);
 }
 
@@ -245,12 +249,33 @@ static void announce_exp(struct repl *r, int type, const struct hafw_exp *x)
 	queue_event(r, type, FRAME_EXP, blob, (size_t)len);
 }
 
-static void on_exp(void *arg, enum hafw_event_type type, const struct hafw_exp *x)
+/* An expectation lives in its master's zone. */
+static void exp_find_zone(struct repl *r, struct hafw_exp *x)
+{
+	if (x->zone || cache_find(r->flows, &x->master, 0))
+		return;
+	for (unsigned w = 0; w < 65536 / 64; w++) {
+		if (!r->zones_seen[w])
+			continue;
+		for (unsigned b = 0; b < 64; b++) {
+			uint16_t z = (uint16_t)(w * 64 + b);
+
+			if ((r->zones_seen[w] & (1ull << b)) && z &&
+			    cache_find(r->flows, &x->master, z)) {
+				x->zone = z;
+				return;
+			}
+		}
+	}
+}
+
+static void on_exp(void *arg, enum hafw_event_type type, const struct hafw_exp *in)
 {
 	struct repl *r = arg;
 	struct cache_entry *e;
-	struct hafw_exp old;
+	struct hafw_exp old, xz = *in, *x = &xz;
 
+	exp_find_zone(r, x);
 	if (type == HAFW_EV_DESTROY) {
 		r->st.local_exp_destroy++;
 		/* the whole expectation is the key of a destroy: master and mask
@@ -609,6 +634,17 @@ int repl_commit(struct repl *r, struct repl_commit_result *res)
 		cache_walk(r->peers[i].exps, commit_exp, &c);
 	ret = r->tops->sink_flush(r->trk);
 	c.errors += ret < 0 ? 0 : (uint64_t)ret;
+	/* a new expectation of a helper gets the helper's timeout whatever we
+	 * asked; an update of an existing one takes ours */
+	if (c.n) {
+		uint64_t n = c.n, errs = c.errors;
+
+		for (int i = 0; i < r->npeers; i++)
+			cache_walk(r->peers[i].exps, commit_exp, &c);
+		r->tops->sink_flush(r->trk);
+		c.n = n;
+		c.errors = errs;
+	}
 
 	res->flows = nflows;
 	res->exps = c.n;

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <libmnl/libmnl.h>
+#include <arpa/inet.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
@@ -382,6 +383,40 @@ static int build_flow_del(struct tracker *t, const struct hafw_flow *f)
 	return 0;
 }
 
+static void put_raw_tuple(struct nlmsghdr *nlh, int type, const struct hafw_tuple *tp)
+{
+	struct nlattr *outer = mnl_attr_nest_start(nlh, type), *in;
+	int alen = hafw_tuple_addr_len(tp);
+
+	in = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	mnl_attr_put(nlh, alen == 4 ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, alen, tp->src);
+	mnl_attr_put(nlh, alen == 4 ? CTA_IP_V4_DST : CTA_IP_V6_DST, alen, tp->dst);
+	mnl_attr_nest_end(nlh, in);
+	in = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, tp->l4);
+	mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(tp->sport));
+	mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(tp->dport));
+	mnl_attr_nest_end(nlh, in);
+	mnl_attr_nest_end(nlh, outer);
+}
+
+/* libnetfilter_conntrack 1.0.9 leaves class, expectfn and the NAT part of
+ * an expectation out of the messages it builds; the kernel takes them. */
+static void put_exp_extras(struct nlmsghdr *nlh, const struct hafw_exp *e)
+{
+	if (e->present & HAFW_EA_CLASS)
+		mnl_attr_put_u32(nlh, CTA_EXPECT_CLASS, htonl(e->class_));
+	if (e->present & HAFW_EA_FN)
+		mnl_attr_put_strz(nlh, CTA_EXPECT_FN, e->fn);
+	if (e->present & HAFW_EA_NAT) {
+		struct nlattr *nest = mnl_attr_nest_start(nlh, CTA_EXPECT_NAT);
+
+		mnl_attr_put_u32(nlh, CTA_EXPECT_NAT_DIR, htonl(e->nat_dir));
+		put_raw_tuple(nlh, CTA_EXPECT_NAT_TUPLE, &e->nat_tuple);
+		mnl_attr_nest_end(nlh, nest);
+	}
+}
+
 static int build_exp(struct tracker *t, const struct hafw_exp *e)
 {
 	struct nf_expect *exp = nfexp_new();
@@ -395,6 +430,7 @@ static int build_exp(struct tracker *t, const struct hafw_exp *e)
 		nlh = put_msg(t, NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_NEW, NLM_F_CREATE,
 		              e->tuple.l3);
 		nfexp_nlmsg_build(nlh, exp);
+		put_exp_extras(nlh, e);
 	}
 	nfexp_destroy(exp);
 	return ret;
@@ -457,7 +493,16 @@ static int handle_error(struct tracker *t, const struct nlmsghdr *nlh, int *retr
 		return 0;
 	}
 	t->sink_err[err_index(e)]++;
-	hafw_log_rl(&rl_sink, LOG_WARNING, "kernel: sink operation failed: %s", strerror(e));
+	if (idx < t->npend && hafw_ratelimit_ok(&rl_sink)) {
+		const struct pending *p = &t->pend[idx];
+		char tuple[160];
+
+		hafw_tuple_format(p->kind == P_EXP ? &p->u.exp.tuple : &p->u.flow.orig, tuple,
+		                  sizeof(tuple));
+		hafw_log(LOG_WARNING, "kernel: %s %s refused: %s",
+		         p->kind == P_EXP ? "expectation" : "flow",
+		         p->kind == P_FLOW_DEL ? "delete of" : tuple, strerror(e));
+	}
 	return 1;
 }
 

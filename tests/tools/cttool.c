@@ -1,0 +1,1048 @@
+/*
+ * hafw-cttool: conntrack test/benchmark helper.
+ *
+ * main(), usage, shared netlink plumbing (socket setup, batched sender with
+ * ACK/error accounting, dumps) and the canonical one-line-per-entry format
+ * used by "dump" and consumed by "compare".
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+
+#include "cttool.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+static const char usage_text[] =
+    "Usage: hafw-cttool <command> [options]\n"
+    "\n"
+    "Works on the conntrack table of the network namespace it runs in.\n"
+    "Exit status: 0 success, 1 failure or difference, 2 usage error.\n"
+    "\n"
+    "Commands:\n"
+    "  dump [--flows|--exp]\n"
+    "      Dump the conntrack (default) or expectation table, one canonical line\n"
+    "      per entry, sorted. First token is the identity key:\n"
+    "        flows: key=z<zone>[o<origzone>]/<l3>/<l4>/<orig tuple>\n"
+    "        exp:   key=z<zone>/<l3>/<l4>/<master tuple>=><expected tuple>/<mask tuple>\n"
+    "      tuple: SRC[:SPORT]->DST[:DPORT][,type=T,code=C,id=I]  (IPv6 as [addr])\n"
+    "      flow attributes (only if present, in this order): reply zone orig_zone\n"
+    "        repl_zone status timeout mark secmark labels tcp_state tcp_wscale_orig\n"
+    "        tcp_wscale_repl tcp_flags_orig tcp_flags_repl sctp_state sctp_vtag_orig\n"
+    "        sctp_vtag_repl dccp_state dccp_role dccp_hs_seq helper master\n"
+    "        natseq_orig natseq_repl synproxy tstamp_start\n"
+    "      expectation attributes: master tuple mask timeout flags class helper fn\n"
+    "        nat natdir zone\n"
+    "\n"
+    "  compare FILE_A FILE_B [--timeout-slack N] [--ignore ATTR1,ATTR2,...]\n"
+    "      Match two dump files by key and report differences:\n"
+    "        missing: <key>            (only in FILE_A)\n"
+    "        extra: <key>              (only in FILE_B)\n"
+    "        <key>: attr <name>: <a> vs <b>   ('-' = absent)\n"
+    "      timeout is equal if |a-b| <= slack (default 5). At most 50 detail\n"
+    "      lines are printed, all are counted. Last line:\n"
+    "        compare: N entries, M missing, K extra, D differing\n"
+    "      (N = entries in FILE_A, D = entries with at least one differing attr)\n"
+    "\n"
+    "  gen COUNT [--proto tcp|udp] [--src A.B.C.D] [--dst A.B.C.D] [--timeout S]\n"
+    "            [--zone N] [--mark N] [--batch N]\n"
+    "      Create COUNT flows as fast as possible (batched, no ACKs; only errors\n"
+    "      are answered). sport = 1024 + i % 60000, src = SRC + i / 60000.\n"
+    "      Defaults: tcp, src 10.1.0.0, dst 10.2.0.1, timeout 600, batch 256.\n"
+    "      Output: gen: created N in X.XXX s (R/s), E errors\n"
+    "\n"
+    "  count-events [--expect N] [--timeout S] [--rcvbuf BYTES]\n"
+    "               [--type new|destroy|all]\n"
+    "      Subscribe to conntrack events, print READY, count events of the type\n"
+    "      (default all = new+update+destroy) until N seen, S seconds (default\n"
+    "      10) after the first event, or 60 s without any event.\n"
+    "      Output: events: N in X.XXX s (R/s) first-to-last, overruns O\n"
+    "      Exit 1 if --expect was given and fewer events were seen.\n"
+    "\n"
+    "  mixed COUNT [--seed N] [--exp N] [--batch N] [--no-labels]\n"
+    "      Create COUNT flows of many kinds (IPv4/IPv6, TCP states, UDP, UDPLite,\n"
+    "      ICMP, ICMPv6, SCTP, GRE, DCCP, unknown L4, zones 0/1/7, marks, labels,\n"
+    "      SNAT/DNAT) plus --exp (default 20) FTP expectations whose master flows\n"
+    "      (helper ftp, port 21) and, for every other one, a related data flow\n"
+    "      (CTA_TUPLE_MASTER) are part of COUNT. Every message is ACKed.\n"
+    "      Output: mixed: N flows, E expectations created\n"
+    "\n"
+    "  update-marks [--mark N] [--limit K]\n"
+    "      Dump the flows and set the mark (default 1) of up to K of them.\n"
+    "      Output: update-marks: updated N of M flows, E errors\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+double now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int set_buf(int fd, int force_opt, int opt, int bytes, const char *name)
+{
+	int got = 0;
+	socklen_t len = sizeof(got);
+
+	if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof(bytes)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes)) < 0) {
+		fprintf(stderr, "cttool: warning: cannot set %s to %d: %s\n", name, bytes,
+		        strerror(errno));
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, opt, &got, &len) == 0 && got < bytes)
+		fprintf(stderr, "cttool: warning: %s is %d, wanted %d\n", name, got, bytes);
+	return 0;
+}
+
+int set_rcvbuf(int fd, int bytes)
+{
+	return set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, bytes, "SO_RCVBUF");
+}
+
+int set_sndbuf(int fd, int bytes)
+{
+	return set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, bytes, "SO_SNDBUF");
+}
+
+int ctnl_open(struct ctnl *c, int rcvbuf)
+{
+	int one = 1, fd;
+	struct timeval tv = {.tv_sec = CT_RECV_TIMEOUT};
+
+	memset(c, 0, sizeof(*c));
+	c->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!c->nl) {
+		fprintf(stderr, "cttool: cannot open NETLINK_NETFILTER socket: %s\n",
+		        strerror(errno));
+		return -1;
+	}
+	if (mnl_socket_bind(c->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		fprintf(stderr, "cttool: cannot bind netlink socket: %s\n", strerror(errno));
+		mnl_socket_close(c->nl);
+		c->nl = NULL;
+		return -1;
+	}
+	c->portid = mnl_socket_get_portid(c->nl);
+	c->seq = (uint32_t)time(NULL);
+	fd = mnl_socket_get_fd(c->nl);
+	if (rcvbuf > 0)
+		set_rcvbuf(fd, rcvbuf);
+	/* Best effort: textual error messages, and errors without request echo. */
+	setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		fprintf(stderr, "cttool: cannot set SO_RCVTIMEO: %s\n", strerror(errno));
+		ctnl_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+void ctnl_close(struct ctnl *c)
+{
+	if (c->nl)
+		mnl_socket_close(c->nl);
+	c->nl = NULL;
+}
+
+struct nlmsghdr *ct_msg_put_header(void *buf, uint16_t subsys, uint8_t msg, uint16_t flags,
+                                   uint8_t family, uint32_t seq)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfh;
+
+	nlh->nlmsg_type = (uint16_t)((subsys << 8) | msg);
+	nlh->nlmsg_flags = flags;
+	nlh->nlmsg_seq = seq;
+	nfh = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfh));
+	nfh->nfgen_family = family;
+	nfh->version = NFNETLINK_V0;
+	nfh->res_id = 0;
+	return nlh;
+}
+
+/* Extended ACK message string of an NLMSG_ERROR, or NULL. */
+const char *nl_extack_msg(const struct nlmsghdr *nlh)
+{
+	const struct nlmsgerr *e;
+	const struct nlattr *attr;
+	const void *tlvs;
+	size_t plen, off;
+
+	if (nlh->nlmsg_type != NLMSG_ERROR || !(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return NULL;
+	plen = mnl_nlmsg_get_payload_len(nlh);
+	if (plen < sizeof(*e))
+		return NULL;
+	e = mnl_nlmsg_get_payload(nlh);
+	off = sizeof(*e);
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
+		if (e->msg.nlmsg_len < sizeof(struct nlmsghdr))
+			return NULL;
+		off += MNL_ALIGN(e->msg.nlmsg_len - sizeof(struct nlmsghdr));
+	}
+	if (off >= plen)
+		return NULL;
+	tlvs = (const char *)e + off;
+	mnl_attr_for_each_payload(tlvs, plen - off)
+	{
+		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+		    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+			return mnl_attr_get_str(attr);
+	}
+	return NULL;
+}
+
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out, const char *what)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == ' ')
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		goto bad;
+	if (v < min || v > max) {
+		fprintf(stderr, "cttool: %s must be in [%llu, %llu], got %s\n", what,
+		        (unsigned long long)min, (unsigned long long)max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+bad:
+	fprintf(stderr, "cttool: invalid %s '%s'\n", what, s ? s : "");
+	return -1;
+}
+
+/* ---- dumps ---- */
+
+int ctnl_dump(struct ctnl *c, bool exp, uint8_t family, mnl_cb_t cb, void *data)
+{
+	char *buf = malloc(CT_DUMP_BUFSZ);
+	struct nlmsghdr *nlh;
+	uint32_t seq = ++c->seq;
+	unsigned int iter;
+	int ret = -1;
+
+	if (!buf) {
+		fprintf(stderr, "cttool: out of memory\n");
+		return -1;
+	}
+	nlh = ct_msg_put_header(buf, exp ? NFNL_SUBSYS_CTNETLINK_EXP : NFNL_SUBSYS_CTNETLINK,
+	                        exp ? IPCTNL_MSG_EXP_GET : IPCTNL_MSG_CT_GET,
+	                        NLM_F_REQUEST | NLM_F_DUMP, family, seq);
+	if (mnl_socket_sendto(c->nl, nlh, nlh->nlmsg_len) < 0) {
+		fprintf(stderr, "cttool: cannot send dump request: %s\n", strerror(errno));
+		goto out;
+	}
+	for (iter = 0; iter < CT_MAX_RECV; iter++) {
+		ssize_t n = mnl_socket_recvfrom(c->nl, buf, CT_DUMP_BUFSZ);
+		int r;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				fprintf(stderr, "cttool: dump: no data from kernel for %d s\n",
+				        CT_RECV_TIMEOUT);
+			else
+				fprintf(stderr, "cttool: dump: recv failed: %s\n", strerror(errno));
+			goto out;
+		}
+		errno = 0;
+		r = mnl_cb_run(buf, (size_t)n, seq, c->portid, cb, data);
+		if (r == MNL_CB_STOP) {
+			ret = 0;
+			goto out;
+		}
+		if (r < 0) {
+			if (errno)
+				fprintf(stderr, "cttool: dump failed: %s\n", strerror(errno));
+			goto out;
+		}
+	}
+	fprintf(stderr, "cttool: dump: giving up after %u receive calls\n", iter);
+out:
+	free(buf);
+	return ret;
+}
+
+/* ---- canonical formatting ---- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool trunc;
+};
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->trunc)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= b->cap - b->len) {
+		b->trunc = true;
+		return;
+	}
+	b->len += (size_t)n;
+}
+
+struct tattr {
+	enum nf_conntrack_attr l3, l4, v4s, v4d, v6s, v6d, ps, pd;
+};
+
+static const struct tattr TA_ORIG = {ATTR_ORIG_L3PROTO,  ATTR_ORIG_L4PROTO,  ATTR_ORIG_IPV4_SRC,
+                                     ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_SRC, ATTR_ORIG_IPV6_DST,
+                                     ATTR_ORIG_PORT_SRC, ATTR_ORIG_PORT_DST};
+static const struct tattr TA_REPL = {ATTR_REPL_L3PROTO,  ATTR_REPL_L4PROTO,  ATTR_REPL_IPV4_SRC,
+                                     ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_SRC, ATTR_REPL_IPV6_DST,
+                                     ATTR_REPL_PORT_SRC, ATTR_REPL_PORT_DST};
+static const struct tattr TA_MASTER = {
+    ATTR_MASTER_L3PROTO,  ATTR_MASTER_L4PROTO,  ATTR_MASTER_IPV4_SRC, ATTR_MASTER_IPV4_DST,
+    ATTR_MASTER_IPV6_SRC, ATTR_MASTER_IPV6_DST, ATTR_MASTER_PORT_SRC, ATTR_MASTER_PORT_DST};
+
+struct icmpv {
+	bool set;
+	uint8_t type, code;
+	uint16_t id;
+};
+
+static const char *l3name(uint8_t l3, char *tmp, size_t n)
+{
+	if (l3 == AF_INET)
+		return "ipv4";
+	if (l3 == AF_INET6)
+		return "ipv6";
+	snprintf(tmp, n, "af%u", l3);
+	return tmp;
+}
+
+static const char *l4name(uint8_t l4, char *tmp, size_t n)
+{
+	switch (l4) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_UDPLITE:
+		return "udplite";
+	case IPPROTO_ICMP:
+		return "icmp";
+	case IPPROTO_ICMPV6:
+		return "icmpv6";
+	case IPPROTO_SCTP:
+		return "sctp";
+	case IPPROTO_DCCP:
+		return "dccp";
+	case IPPROTO_GRE:
+		return "gre";
+	default:
+		snprintf(tmp, n, "p%u", l4);
+		return tmp;
+	}
+}
+
+static void sb_addr(struct sbuf *b, const struct nf_conntrack *ct, uint8_t l3,
+                    enum nf_conntrack_attr v4, enum nf_conntrack_attr v6)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (l3 == AF_INET && nfct_attr_is_set(ct, v4) > 0 &&
+	    inet_ntop(AF_INET, nfct_get_attr(ct, v4), a, sizeof(a)))
+		sb_printf(b, "%s", a);
+	else if (l3 == AF_INET6 && nfct_attr_is_set(ct, v6) > 0 &&
+	         inet_ntop(AF_INET6, nfct_get_attr(ct, v6), a, sizeof(a)))
+		sb_printf(b, "[%s]", a);
+	else
+		sb_printf(b, "?");
+}
+
+static void sb_tuple(struct sbuf *b, const struct nf_conntrack *ct, const struct tattr *ta,
+                     const struct icmpv *icmp)
+{
+	uint8_t l3 = nfct_get_attr_u8(ct, ta->l3);
+	bool ports = nfct_attr_is_set(ct, ta->ps) > 0 && nfct_attr_is_set(ct, ta->pd) > 0;
+
+	sb_addr(b, ct, l3, ta->v4s, ta->v6s);
+	if (ports)
+		sb_printf(b, ":%u", ntohs(nfct_get_attr_u16(ct, ta->ps)));
+	sb_printf(b, "->");
+	sb_addr(b, ct, l3, ta->v4d, ta->v6d);
+	if (ports)
+		sb_printf(b, ":%u", ntohs(nfct_get_attr_u16(ct, ta->pd)));
+	if (icmp && icmp->set)
+		sb_printf(b, ",type=%u,code=%u,id=%u", icmp->type, icmp->code, icmp->id);
+}
+
+static bool is_icmp(uint8_t l4)
+{
+	return l4 == IPPROTO_ICMP || l4 == IPPROTO_ICMPV6;
+}
+
+static void orig_icmp(const struct nf_conntrack *ct, struct icmpv *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (!is_icmp(nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO)) ||
+	    nfct_attr_is_set(ct, ATTR_ICMP_TYPE) <= 0)
+		return;
+	v->set = true;
+	v->type = nfct_get_attr_u8(ct, ATTR_ICMP_TYPE);
+	v->code = nfct_get_attr_u8(ct, ATTR_ICMP_CODE);
+	v->id = ntohs(nfct_get_attr_u16(ct, ATTR_ICMP_ID));
+}
+
+/*
+ * libnetfilter_conntrack has no getters for the ICMP part of the reply
+ * tuple, so pick it from the raw message.
+ */
+static void reply_icmp(const struct nlmsghdr *nlh, struct icmpv *v)
+{
+	const struct nlattr *a, *t, *p;
+	unsigned int got = 0;
+
+	memset(v, 0, sizeof(*v));
+	if (!nlh)
+		return;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+	{
+		if (mnl_attr_get_type(a) != CTA_TUPLE_REPLY)
+			continue;
+		mnl_attr_for_each_nested(t, a)
+		{
+			if (mnl_attr_get_type(t) != CTA_TUPLE_PROTO)
+				continue;
+			mnl_attr_for_each_nested(p, t)
+			{
+				uint16_t len = mnl_attr_get_payload_len(p);
+
+				switch (mnl_attr_get_type(p)) {
+				case CTA_PROTO_ICMP_TYPE:
+				case CTA_PROTO_ICMPV6_TYPE:
+					if (len >= 1) {
+						v->type = mnl_attr_get_u8(p);
+						got |= 1;
+					}
+					break;
+				case CTA_PROTO_ICMP_CODE:
+				case CTA_PROTO_ICMPV6_CODE:
+					if (len >= 1) {
+						v->code = mnl_attr_get_u8(p);
+						got |= 2;
+					}
+					break;
+				case CTA_PROTO_ICMP_ID:
+				case CTA_PROTO_ICMPV6_ID:
+					if (len >= 2) {
+						v->id = ntohs(mnl_attr_get_u16(p));
+						got |= 4;
+					}
+					break;
+				default:
+					break;
+				}
+			}
+		}
+	}
+	v->set = got == 7;
+}
+
+static const char *state_name(const char *const *names, size_t n, unsigned int s, char *tmp,
+                              size_t tn)
+{
+	if (s < n && names[s])
+		return names[s];
+	snprintf(tmp, tn, "%u", s);
+	return tmp;
+}
+
+static const char *const tcp_states[] = {"NONE",     "SYN_SENT",   "SYN_RECV", "ESTABLISHED",
+                                         "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT",
+                                         "CLOSE",    "SYN_SENT2"};
+static const char *const sctp_states[] = {
+    "NONE",          "CLOSED",        "COOKIE_WAIT",       "COOKIE_ECHOED",  "ESTABLISHED",
+    "SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED"};
+static const char *const dccp_states[] = {"NONE",     "REQUEST", "RESPOND",  "PARTOPEN", "OPEN",
+                                          "CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE",   "INVALID"};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static bool isset(const struct nf_conntrack *ct, enum nf_conntrack_attr a)
+{
+	return nfct_attr_is_set(ct, a) > 0;
+}
+
+static void sb_u8(struct sbuf *b, const struct nf_conntrack *ct, enum nf_conntrack_attr a,
+                  const char *name, bool hex)
+{
+	if (isset(ct, a))
+		sb_printf(b, hex ? " %s=0x%02x" : " %s=%u", name, nfct_get_attr_u8(ct, a));
+}
+
+static void sb_u32(struct sbuf *b, const struct nf_conntrack *ct, enum nf_conntrack_attr a,
+                   const char *name, bool hex)
+{
+	if (isset(ct, a))
+		sb_printf(b, hex ? " %s=0x%08x" : " %s=%u", name, nfct_get_attr_u32(ct, a));
+}
+
+static void sb_natseq(struct sbuf *b, const struct nf_conntrack *ct, enum nf_conntrack_attr pos,
+                      enum nf_conntrack_attr before, enum nf_conntrack_attr after, const char *name)
+{
+	if (isset(ct, pos) || isset(ct, before) || isset(ct, after))
+		sb_printf(b, " %s=%u,%u,%u", name, nfct_get_attr_u32(ct, pos),
+		          nfct_get_attr_u32(ct, before), nfct_get_attr_u32(ct, after));
+}
+
+int fmt_ct_line(const struct nlmsghdr *nlh, const struct nf_conntrack *ct, char *out, size_t outlen)
+{
+	struct sbuf b = {.p = out, .cap = outlen};
+	char t1[16], t2[16];
+	struct icmpv iv;
+	uint8_t l3 = nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO);
+	uint8_t l4 = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
+
+	out[0] = '\0';
+	/* identity key */
+	sb_printf(&b, "key=z%u", isset(ct, ATTR_ZONE) ? nfct_get_attr_u16(ct, ATTR_ZONE) : 0);
+	if (isset(ct, ATTR_ORIG_ZONE))
+		sb_printf(&b, "o%u", nfct_get_attr_u16(ct, ATTR_ORIG_ZONE));
+	sb_printf(&b, "/%s/%s/", l3name(l3, t1, sizeof(t1)), l4name(l4, t2, sizeof(t2)));
+	orig_icmp(ct, &iv);
+	sb_tuple(&b, ct, &TA_ORIG, &iv);
+
+	if (isset(ct, ATTR_REPL_L3PROTO)) {
+		sb_printf(&b, " reply=");
+		if (is_icmp(nfct_get_attr_u8(ct, ATTR_REPL_L4PROTO)))
+			reply_icmp(nlh, &iv);
+		else
+			memset(&iv, 0, sizeof(iv));
+		sb_tuple(&b, ct, &TA_REPL, &iv);
+	}
+	if (isset(ct, ATTR_ZONE))
+		sb_printf(&b, " zone=%u", nfct_get_attr_u16(ct, ATTR_ZONE));
+	if (isset(ct, ATTR_ORIG_ZONE))
+		sb_printf(&b, " orig_zone=%u", nfct_get_attr_u16(ct, ATTR_ORIG_ZONE));
+	if (isset(ct, ATTR_REPL_ZONE))
+		sb_printf(&b, " repl_zone=%u", nfct_get_attr_u16(ct, ATTR_REPL_ZONE));
+	if (isset(ct, ATTR_STATUS))
+		sb_printf(&b, " status=0x%x", nfct_get_attr_u32(ct, ATTR_STATUS));
+	sb_u32(&b, ct, ATTR_TIMEOUT, "timeout", false);
+	sb_u32(&b, ct, ATTR_MARK, "mark", false);
+	sb_u32(&b, ct, ATTR_SECMARK, "secmark", false);
+	if (isset(ct, ATTR_CONNLABELS)) {
+		const struct nfct_bitmask *bm = nfct_get_attr(ct, ATTR_CONNLABELS);
+		unsigned int i, max = bm ? nfct_bitmask_maxbit(bm) : 0, n = 0;
+
+		for (i = 0; bm && i <= max && i < 4096; i++) {
+			if (!nfct_bitmask_test_bit(bm, i))
+				continue;
+			sb_printf(&b, n++ ? ",%u" : " labels=%u", i);
+		}
+	}
+	if (isset(ct, ATTR_TCP_STATE))
+		sb_printf(&b, " tcp_state=%s",
+		          state_name(tcp_states, NELEM(tcp_states),
+		                     nfct_get_attr_u8(ct, ATTR_TCP_STATE), t1, sizeof(t1)));
+	sb_u8(&b, ct, ATTR_TCP_WSCALE_ORIG, "tcp_wscale_orig", false);
+	sb_u8(&b, ct, ATTR_TCP_WSCALE_REPL, "tcp_wscale_repl", false);
+	sb_u8(&b, ct, ATTR_TCP_FLAGS_ORIG, "tcp_flags_orig", true);
+	sb_u8(&b, ct, ATTR_TCP_FLAGS_REPL, "tcp_flags_repl", true);
+	if (isset(ct, ATTR_SCTP_STATE))
+		sb_printf(&b, " sctp_state=%s",
+		          state_name(sctp_states, NELEM(sctp_states),
+		                     nfct_get_attr_u8(ct, ATTR_SCTP_STATE), t1, sizeof(t1)));
+	sb_u32(&b, ct, ATTR_SCTP_VTAG_ORIG, "sctp_vtag_orig", true);
+	sb_u32(&b, ct, ATTR_SCTP_VTAG_REPL, "sctp_vtag_repl", true);
+	if (isset(ct, ATTR_DCCP_STATE))
+		sb_printf(&b, " dccp_state=%s",
+		          state_name(dccp_states, NELEM(dccp_states),
+		                     nfct_get_attr_u8(ct, ATTR_DCCP_STATE), t1, sizeof(t1)));
+	sb_u8(&b, ct, ATTR_DCCP_ROLE, "dccp_role", false);
+	if (isset(ct, ATTR_DCCP_HANDSHAKE_SEQ))
+		sb_printf(&b, " dccp_hs_seq=%llu",
+		          (unsigned long long)nfct_get_attr_u64(ct, ATTR_DCCP_HANDSHAKE_SEQ));
+	if (isset(ct, ATTR_HELPER_NAME)) {
+		const char *h = nfct_get_attr(ct, ATTR_HELPER_NAME);
+
+		sb_printf(&b, " helper=%s", h && *h ? h : "-");
+	}
+	if (isset(ct, ATTR_MASTER_L3PROTO)) {
+		sb_printf(&b, " master=%s/%s/",
+		          l3name(nfct_get_attr_u8(ct, ATTR_MASTER_L3PROTO), t1, sizeof(t1)),
+		          l4name(nfct_get_attr_u8(ct, ATTR_MASTER_L4PROTO), t2, sizeof(t2)));
+		sb_tuple(&b, ct, &TA_MASTER, NULL);
+	}
+	sb_natseq(&b, ct, ATTR_ORIG_NAT_SEQ_CORRECTION_POS, ATTR_ORIG_NAT_SEQ_OFFSET_BEFORE,
+	          ATTR_ORIG_NAT_SEQ_OFFSET_AFTER, "natseq_orig");
+	sb_natseq(&b, ct, ATTR_REPL_NAT_SEQ_CORRECTION_POS, ATTR_REPL_NAT_SEQ_OFFSET_BEFORE,
+	          ATTR_REPL_NAT_SEQ_OFFSET_AFTER, "natseq_repl");
+	/* ctnetlink adds an (all-zero) synproxy extension to every entry it
+	 * creates; treat all-zero as absent so such entries compare equal to
+	 * packet-created ones. */
+	if (nfct_get_attr_u32(ct, ATTR_SYNPROXY_ISN) || nfct_get_attr_u32(ct, ATTR_SYNPROXY_ITS) ||
+	    nfct_get_attr_u32(ct, ATTR_SYNPROXY_TSOFF))
+		sb_printf(&b, " synproxy=%u,%u,%u", nfct_get_attr_u32(ct, ATTR_SYNPROXY_ISN),
+		          nfct_get_attr_u32(ct, ATTR_SYNPROXY_ITS),
+		          nfct_get_attr_u32(ct, ATTR_SYNPROXY_TSOFF));
+	if (isset(ct, ATTR_TIMESTAMP_START))
+		sb_printf(&b, " tstamp_start=%llu",
+		          (unsigned long long)nfct_get_attr_u64(ct, ATTR_TIMESTAMP_START));
+	return b.trunc ? -1 : 0;
+}
+
+/* "l3/l4/tuple" of one tuple object inside an expectation */
+static void sb_exp_tuple(struct sbuf *b, const struct nf_conntrack *t)
+{
+	struct icmpv iv;
+
+	if (!t) {
+		sb_printf(b, "?");
+		return;
+	}
+	orig_icmp(t, &iv);
+	sb_tuple(b, t, &TA_ORIG, &iv);
+}
+
+int fmt_exp_line(const struct nf_expect *exp, char *out, size_t outlen)
+{
+	struct sbuf b = {.p = out, .cap = outlen};
+	const struct nf_conntrack *master = NULL, *expected = NULL, *mask = NULL;
+	char t1[16], t2[16];
+	uint8_t l3 = 0, l4 = 0;
+
+	out[0] = '\0';
+	if (nfexp_attr_is_set(exp, ATTR_EXP_MASTER) > 0)
+		master = nfexp_get_attr(exp, ATTR_EXP_MASTER);
+	if (nfexp_attr_is_set(exp, ATTR_EXP_EXPECTED) > 0)
+		expected = nfexp_get_attr(exp, ATTR_EXP_EXPECTED);
+	if (nfexp_attr_is_set(exp, ATTR_EXP_MASK) > 0)
+		mask = nfexp_get_attr(exp, ATTR_EXP_MASK);
+	if (expected) {
+		l3 = nfct_get_attr_u8(expected, ATTR_ORIG_L3PROTO);
+		l4 = nfct_get_attr_u8(expected, ATTR_ORIG_L4PROTO);
+	}
+	sb_printf(&b, "key=z%u/%s/%s/",
+	          nfexp_attr_is_set(exp, ATTR_EXP_ZONE) > 0 ? nfexp_get_attr_u16(exp, ATTR_EXP_ZONE)
+	                                                    : 0,
+	          l3name(l3, t1, sizeof(t1)), l4name(l4, t2, sizeof(t2)));
+	sb_exp_tuple(&b, master);
+	sb_printf(&b, "=>");
+	sb_exp_tuple(&b, expected);
+	sb_printf(&b, "/");
+	sb_exp_tuple(&b, mask);
+
+	if (master) {
+		sb_printf(&b, " master=");
+		sb_exp_tuple(&b, master);
+	}
+	if (expected) {
+		sb_printf(&b, " tuple=");
+		sb_exp_tuple(&b, expected);
+	}
+	if (mask) {
+		sb_printf(&b, " mask=");
+		sb_exp_tuple(&b, mask);
+	}
+	if (nfexp_attr_is_set(exp, ATTR_EXP_TIMEOUT) > 0)
+		sb_printf(&b, " timeout=%u", nfexp_get_attr_u32(exp, ATTR_EXP_TIMEOUT));
+	if (nfexp_attr_is_set(exp, ATTR_EXP_FLAGS) > 0)
+		sb_printf(&b, " flags=0x%x", nfexp_get_attr_u32(exp, ATTR_EXP_FLAGS));
+	if (nfexp_attr_is_set(exp, ATTR_EXP_CLASS) > 0)
+		sb_printf(&b, " class=%u", nfexp_get_attr_u32(exp, ATTR_EXP_CLASS));
+	if (nfexp_attr_is_set(exp, ATTR_EXP_HELPER_NAME) > 0) {
+		const char *h = nfexp_get_attr(exp, ATTR_EXP_HELPER_NAME);
+
+		sb_printf(&b, " helper=%s", h && *h ? h : "-");
+	}
+	if (nfexp_attr_is_set(exp, ATTR_EXP_FN) > 0) {
+		const char *fn = nfexp_get_attr(exp, ATTR_EXP_FN);
+
+		sb_printf(&b, " fn=%s", fn && *fn ? fn : "-");
+	}
+	if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_TUPLE) > 0) {
+		sb_printf(&b, " nat=");
+		sb_exp_tuple(&b, nfexp_get_attr(exp, ATTR_EXP_NAT_TUPLE));
+	}
+	if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_DIR) > 0)
+		sb_printf(&b, " natdir=%u", nfexp_get_attr_u8(exp, ATTR_EXP_NAT_DIR));
+	if (nfexp_attr_is_set(exp, ATTR_EXP_ZONE) > 0)
+		sb_printf(&b, " zone=%u", nfexp_get_attr_u16(exp, ATTR_EXP_ZONE));
+	return b.trunc ? -1 : 0;
+}
+
+/* ---- dump command ---- */
+
+struct dump_ctx {
+	bool exp;
+	char **lines;
+	size_t n, cap;
+	bool failed;
+};
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *d = data;
+	char line[CT_LINE_MAX];
+	int r;
+
+	if (d->n >= CT_MAX_ENTRIES) {
+		fprintf(stderr, "dump: more than %u entries, giving up\n", CT_MAX_ENTRIES);
+		goto fail;
+	}
+	if (d->exp) {
+		struct nf_expect *exp = nfexp_new();
+
+		if (!exp)
+			goto oom;
+		r = nfexp_nlmsg_parse(nlh, exp);
+		if (r == 0)
+			r = fmt_exp_line(exp, line, sizeof(line));
+		nfexp_destroy(exp);
+	} else {
+		struct nf_conntrack *ct = nfct_new();
+
+		if (!ct)
+			goto oom;
+		r = nfct_nlmsg_parse(nlh, ct);
+		if (r == 0)
+			r = fmt_ct_line(nlh, ct, line, sizeof(line));
+		nfct_destroy(ct);
+	}
+	if (r < 0) {
+		fprintf(stderr, "dump: cannot parse/format entry %zu\n", d->n);
+		goto fail;
+	}
+	if (d->n == d->cap) {
+		size_t ncap = d->cap ? d->cap * 2 : 4096;
+		char **nl = realloc(d->lines, ncap * sizeof(*nl));
+
+		if (!nl)
+			goto oom;
+		d->lines = nl;
+		d->cap = ncap;
+	}
+	d->lines[d->n] = strdup(line);
+	if (!d->lines[d->n])
+		goto oom;
+	d->n++;
+	return MNL_CB_OK;
+oom:
+	fprintf(stderr, "dump: out of memory\n");
+fail:
+	d->failed = true;
+	errno = 0;
+	return MNL_CB_ERROR;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cmd_dump(int argc, char **argv)
+{
+	static const struct option opts[] = {{"flows", no_argument, NULL, 'f'},
+	                                     {"exp", no_argument, NULL, 'e'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	struct dump_ctx d = {0};
+	struct ctnl c;
+	size_t i;
+	int opt, ret = EXIT_FAIL;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			d.exp = false;
+			break;
+		case 'e':
+			d.exp = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "dump: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (ctnl_open(&c, 8 * 1024 * 1024) < 0)
+		return EXIT_FAIL;
+	if (ctnl_dump(&c, d.exp, AF_UNSPEC, dump_cb, &d) < 0 || d.failed)
+		goto out;
+	qsort(d.lines, d.n, sizeof(*d.lines), cmp_str);
+	for (i = 0; i < d.n; i++) {
+		fputs(d.lines[i], stdout);
+		fputc('\n', stdout);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "dump: write error: %s\n", strerror(errno));
+		goto out;
+	}
+	ret = EXIT_OK;
+out:
+	for (i = 0; i < d.n; i++)
+		free(d.lines[i]);
+	free(d.lines);
+	ctnl_close(&c);
+	return ret;
+}
+
+/* ---- batched sender ---- */
+
+int sender_init(struct sender *s, struct ctnl *c, unsigned int max_msgs, bool want_ack, ack_cb_t cb,
+                void *ctx)
+{
+	memset(s, 0, sizeof(*s));
+	s->c = c;
+	s->max_msgs = max_msgs ? max_msgs : 1;
+	s->want_ack = want_ack;
+	s->cb = cb;
+	s->ctx = ctx;
+	s->limit = (size_t)s->max_msgs * CT_MSG_MAX;
+	if (s->limit < (size_t)MNL_SOCKET_BUFFER_SIZE)
+		s->limit = (size_t)MNL_SOCKET_BUFFER_SIZE;
+	/* mnl_nlmsg_batch needs a buffer twice the limit */
+	s->buf = calloc(2, s->limit);
+	s->rbuf_len = 256 * 1024;
+	s->rbuf = malloc(s->rbuf_len);
+	if (!s->buf || !s->rbuf) {
+		fprintf(stderr, "cttool: out of memory\n");
+		sender_free(s);
+		return -1;
+	}
+	s->b = mnl_nlmsg_batch_start(s->buf, s->limit);
+	if (!s->b) {
+		fprintf(stderr, "cttool: cannot start batch\n");
+		sender_free(s);
+		return -1;
+	}
+	set_sndbuf(mnl_socket_get_fd(c->nl), (int)(s->limit + 65536));
+	return 0;
+}
+
+void sender_free(struct sender *s)
+{
+	if (s->b)
+		mnl_nlmsg_batch_stop(s->b);
+	free(s->buf);
+	free(s->rbuf);
+	s->b = NULL;
+	s->buf = s->rbuf = NULL;
+}
+
+struct nlmsghdr *sender_cur(struct sender *s)
+{
+	return mnl_nlmsg_batch_current(s->b);
+}
+
+static bool seq_in_batch(const struct sender *s, uint32_t seq)
+{
+	return (uint32_t)(seq - s->seq_lo) <= (uint32_t)(s->seq_hi - s->seq_lo);
+}
+
+static void handle_replies(struct sender *s, const void *buf, size_t len, uint64_t *got)
+{
+	const struct nlmsghdr *nlh = buf;
+	int rem = (int)len;
+
+	while (mnl_nlmsg_ok(nlh, rem)) {
+		if (nlh->nlmsg_type == NLMSG_ERROR &&
+		    nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(struct nlmsgerr))) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+			int err = -e->error;
+
+			if (seq_in_batch(s, nlh->nlmsg_seq))
+				(*got)++;
+			if (err)
+				s->errors++;
+			else
+				s->acks++;
+			if (s->cb)
+				s->cb(s->ctx, nlh->nlmsg_seq, err, err ? nl_extack_msg(nlh) : NULL);
+		}
+		nlh = mnl_nlmsg_next(nlh, &rem);
+	}
+}
+
+/* Read error replies that are already queued, without blocking. */
+static int drain_errors(struct sender *s, unsigned int max_iter)
+{
+	int fd = mnl_socket_get_fd(s->c->nl);
+	uint64_t got = 0;
+	unsigned int i;
+
+	for (i = 0; i < max_iter; i++) {
+		ssize_t r = recv(fd, s->rbuf, s->rbuf_len, MSG_DONTWAIT);
+
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				s->overruns++;
+				continue;
+			}
+			fprintf(stderr, "cttool: recv failed: %s\n", strerror(errno));
+			return -1;
+		}
+		if (r == 0)
+			return 0;
+		handle_replies(s, s->rbuf, (size_t)r, &got);
+	}
+	return 0;
+}
+
+static int wait_acks(struct sender *s, uint64_t n)
+{
+	int fd = mnl_socket_get_fd(s->c->nl);
+	uint64_t got = 0, iter, max_iter = n * 2 + 64;
+
+	for (iter = 0; got < n; iter++) {
+		ssize_t r;
+
+		if (iter >= max_iter) {
+			fprintf(stderr, "cttool: got only %llu of %llu ACKs\n",
+			        (unsigned long long)got, (unsigned long long)n);
+			s->errors += n - got;
+			return -1;
+		}
+		r = recv(fd, s->rbuf, s->rbuf_len, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				s->overruns++;
+				fprintf(stderr, "cttool: receive buffer overrun, ACKs lost\n");
+			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				fprintf(stderr, "cttool: timeout waiting for %llu ACKs\n",
+				        (unsigned long long)(n - got));
+			} else {
+				fprintf(stderr, "cttool: recv failed: %s\n", strerror(errno));
+			}
+			s->errors += n - got;
+			return -1;
+		}
+		handle_replies(s, s->rbuf, (size_t)r, &got);
+	}
+	return 0;
+}
+
+/* Send what is in the batch (excluding an overflowed trailing message). */
+static int sender_send(struct sender *s)
+{
+	const struct nlmsghdr *nlh = mnl_nlmsg_batch_head(s->b);
+	size_t len = mnl_nlmsg_batch_size(s->b);
+	int rem = (int)len;
+	unsigned int n = 0;
+	int ret = 0;
+
+	if (len == 0)
+		return 0;
+	s->seq_lo = nlh->nlmsg_seq;
+	while (mnl_nlmsg_ok(nlh, rem)) {
+		s->seq_hi = nlh->nlmsg_seq;
+		n++;
+		nlh = mnl_nlmsg_next(nlh, &rem);
+	}
+	if (mnl_socket_sendto(s->c->nl, mnl_nlmsg_batch_head(s->b), len) < 0) {
+		fprintf(stderr, "cttool: sendmsg of %u messages (%zu bytes) failed: %s\n", n, len,
+		        strerror(errno));
+		return -1;
+	}
+	s->sent += n;
+	/* netlink requests to the kernel are processed synchronously in
+	 * sendmsg(), so all replies for this batch are queued by now. */
+	if (s->want_ack)
+		ret = wait_acks(s, n);
+	else
+		ret = drain_errors(s, n + 64);
+	mnl_nlmsg_batch_reset(s->b);
+	return ret;
+}
+
+int sender_commit(struct sender *s)
+{
+	if (!mnl_nlmsg_batch_next(s->b)) {
+		/* did not fit: send the others, reset moves it to the front */
+		if (sender_send(s) < 0)
+			return -1;
+		s->nmsg = 1;
+		return 0;
+	}
+	if (++s->nmsg >= s->max_msgs) {
+		s->nmsg = 0;
+		return sender_send(s);
+	}
+	return 0;
+}
+
+int sender_flush(struct sender *s)
+{
+	int ret = sender_send(s);
+
+	s->nmsg = 0;
+	if (ret == 0 && !s->want_ack)
+		ret = drain_errors(s, 1024);
+	return ret;
+}
+
+/* ---- main ---- */
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+} commands[] = {
+    {"dump", cmd_dump},   {"compare", cmd_compare},
+    {"gen", cmd_gen},     {"count-events", cmd_count_events},
+    {"mixed", cmd_mixed}, {"update-marks", cmd_update_marks},
+};
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	for (i = 0; i < NELEM(commands); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			/* argv[1] becomes argv[0] of the subcommand */
+			optind = 0;
+			return commands[i].fn(argc - 1, argv + 1);
+		}
+	}
+	fprintf(stderr, "hafw-cttool: unknown command '%s' (try --help)\n", argv[1]);
+	return EXIT_USAGE;
+}

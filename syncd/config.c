@@ -81,7 +81,7 @@ void config_defaults(struct hafw_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/hafw/syncd.sock");
-	c->nl_rcvbuf = 8 << 20;
+	c->nl_rcvbuf = 32 << 20;
 	c->nl_rcvbuf_max = 128 << 20;
 	c->commit_batch = 2048;
 	c->sync_port = 3780;

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Sends crafted sync datagrams to the hafw multicast group, for the
+bad-input cluster test. Run inside the attacker's namespace:
+
+    send_dgrams.py LOCAL_IP GROUP PORT KIND COUNT
+
+KIND names one malformation (see KINDS) or "valid" (a well-formed frame
+with one flow from sender id 3, to show the path from this namespace works).
+"""
+import os
+import socket
+import struct
+import sys
+
+MAGIC = 0x48414657
+
+
+def header(length, version=1, mtype=1, sender=3, epoch=0, seq=1):
+    return struct.pack("!IBBHIII", MAGIC, version, mtype, length, sender, epoch, seq)
+
+
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def field(num, wire, payload):
+    if wire == 0:
+        return varint(num << 3) + varint(payload)
+    return varint((num << 3) | 2) + varint(len(payload)) + payload
+
+
+def tuple_(src, dst, proto=6, sport=1234, dport=80):
+    return (field(1, 2, src) + field(2, 2, dst) + field(3, 0, proto)
+            + field(4, 0, sport) + field(5, 0, dport))
+
+
+def frame_with_flow(flow):
+    event = field(1, 0, 1) + field(2, 2, flow)  # EV_NEW
+    return field(1, 2, event)
+
+
+def valid_frame():
+    return frame_with_flow(field(1, 2, tuple_(bytes([10, 99, 0, 1]), bytes([10, 99, 0, 2]))))
+
+
+def bad_event_frame():
+    # address of 5 bytes: protobuf-valid, model-invalid
+    return frame_with_flow(field(1, 2, tuple_(b"\x0a\x00\x00\x01\x02", b"\x0a\x00\x00\x02\x03")))
+
+
+def garbage(n):
+    return os.urandom(n)
+
+
+KINDS = {
+    "short": lambda: b"\x48\x41\x46",
+    "empty": lambda: b"",
+    "bad_magic": lambda: b"XXXX" + header(8)[4:] + garbage(8),
+    "bad_version": lambda: header(8, version=9) + garbage(8),
+    "bad_type": lambda: header(8, mtype=77) + garbage(8),
+    "truncated": lambda: header(500) + garbage(100),
+    "trailing": lambda: header(10) + garbage(50),
+    "bad_sender": lambda: header(8, sender=0) + garbage(8),
+    "bad_frame": lambda: header(64) + b"\xff" * 64,
+    "bad_event": lambda: (lambda p: header(len(p)) + p)(bad_event_frame()),
+    "oversized": lambda: header(8000) + b"\xff" * 8000,
+    "valid": lambda: (lambda p: header(len(p)) + p)(valid_frame()),
+}
+
+
+def main():
+    if len(sys.argv) != 6 or sys.argv[4] not in KINDS:
+        print(__doc__, file=sys.stderr)
+        print("kinds:", " ".join(KINDS), file=sys.stderr)
+        return 2
+    local, group, port, kind, count = sys.argv[1:]
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(local))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    for _ in range(min(int(count), 1000)):
+        s.sendto(KINDS[kind](), (group, int(port)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

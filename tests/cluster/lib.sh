@@ -237,8 +237,26 @@ compare_ct_lists() {
 	return 1
 }
 
+# hafw_stop_all: SIGTERM every syncd still running, so sanitizer builds run
+# their exit checks (leaks) before the logs are read.
+hafw_stop_all() {
+	local v name
+	for v in $(compgen -v PID_); do
+		name=${v#PID_}
+		kill -0 "${!v}" 2>/dev/null && hafw_stop "$name"
+	done
+	return 0
+}
+
+# A sanitizer report in any daemon log fails the test.
+sanitizer_clean() {
+	! grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$HAFW_TMP"/*.log 2>/dev/null
+}
+
 # finish: summary line that ctest and humans read; exit status follows it.
 finish() {
+	hafw_stop_all
+	check "no sanitizer report in the daemon logs" sanitizer_clean
 	local passed=$((HAFW_CHECKS - HAFW_FAILS))
 	echo "$HAFW_TEST: $passed passed, $HAFW_FAILS failed"
 	[ "$HAFW_FAILS" -eq 0 ]

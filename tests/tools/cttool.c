@@ -795,7 +795,8 @@ int cmd_dump(int argc, char **argv)
 		return EXIT_FAIL;
 	if (ctnl_dump(&c, d.exp, AF_UNSPEC, dump_cb, &d) < 0 || d.failed)
 		goto out;
-	qsort(d.lines, d.n, sizeof(*d.lines), cmp_str);
+	if (d.n > 1)
+		qsort(d.lines, d.n, sizeof(*d.lines), cmp_str);
 	for (i = 0; i < d.n; i++) {
 		fputs(d.lines[i], stdout);
 		fputc('\n', stdout);

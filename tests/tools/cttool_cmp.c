@@ -130,7 +130,8 @@ static int read_dump(const char *path, struct entries *e)
 		fprintf(stderr, "compare: read error on %s\n", path);
 		goto out;
 	}
-	qsort(e->v, e->n, sizeof(*e->v), cmp_entry);
+	if (e->n > 1)
+		qsort(e->v, e->n, sizeof(*e->v), cmp_entry);
 	ret = 0;
 	goto out;
 oom:

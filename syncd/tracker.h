@@ -41,6 +41,11 @@ struct tracker_ops {
 	int (*del_flow)(struct tracker *t, const struct hafw_flow *f);
 	int (*put_exp)(struct tracker *t, const struct hafw_exp *e);
 	int (*sink_flush)(struct tracker *t);
+	/* Stop (true) or resume (false) event delivery. With nobody
+	 * subscribed the kernel builds no event messages, so a commit runs at
+	 * the table's own speed; events missed meanwhile are recovered by a
+	 * dump after resuming. */
+	int (*mute_events)(struct tracker *t, bool mute);
 	/* Remove every flow and expectation from the tracker. */
 	int (*flush_table)(struct tracker *t);
 	/* Fills up to max named counters; returns how many. */

@@ -69,7 +69,7 @@ struct tracker {
 
 	char *rxbuf;
 	uint64_t ev_new, ev_update, ev_destroy, ev_exp_new, ev_exp_destroy, ev_own, ev_bad,
-	    overruns, dumps, dump_flows, dump_exps, sink_ok, sink_retries, sink_err[ERR_N],
+	    overruns, dumps, dump_flows, dump_exps, mutes, sink_ok, sink_retries, sink_err[ERR_N],
 	    rcvbuf_now;
 };
 
@@ -621,6 +621,28 @@ static int kernel_flush_table(struct tracker *t)
 	return ret;
 }
 
+static const unsigned ev_groups[] = {
+    NFNLGRP_CONNTRACK_NEW,     NFNLGRP_CONNTRACK_UPDATE,      NFNLGRP_CONNTRACK_DESTROY,
+    NFNLGRP_CONNTRACK_EXP_NEW, NFNLGRP_CONNTRACK_EXP_DESTROY,
+};
+
+static int kernel_mute_events(struct tracker *t, bool mute)
+{
+	int fd = mnl_socket_get_fd(t->ev_nl);
+
+	for (size_t i = 0; i < sizeof(ev_groups) / sizeof(ev_groups[0]); i++) {
+		unsigned g = ev_groups[i];
+
+		if (setsockopt(fd, SOL_NETLINK,
+		               mute ? NETLINK_DROP_MEMBERSHIP : NETLINK_ADD_MEMBERSHIP, &g,
+		               sizeof(g)) < 0)
+			return -errno;
+	}
+	if (mute)
+		t->mutes++;
+	return 0;
+}
+
 static int kernel_stats(struct tracker *t, struct tracker_stat *out, int max)
 {
 	struct tracker_stat all[] = {
@@ -729,6 +751,7 @@ const struct tracker_ops tracker_kernel_ops = {
     .del_flow = kernel_del_flow,
     .put_exp = kernel_put_exp,
     .sink_flush = kernel_sink_flush,
+    .mute_events = kernel_mute_events,
     .flush_table = kernel_flush_table,
     .stats = kernel_stats,
 };

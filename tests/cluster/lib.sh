@@ -142,9 +142,10 @@ stat_of() { json_get "$1" "j$2" stats; }
 # wait_for SECONDS DESCRIPTION COMMAND...: poll every 0.1 s until COMMAND
 # succeeds or the time is up. Returns 1 on timeout.
 wait_for() {
-	local secs=$1 what=$2 i
+	local secs=$1 what=$2 end
 	shift 2
-	for ((i = 0; i < secs * 10; i++)); do
+	end=$((SECONDS + secs))
+	while [ "$SECONDS" -le "$end" ]; do
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done

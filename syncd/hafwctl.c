@@ -259,6 +259,36 @@ static void render_stats(struct json_object *r)
 	}
 }
 
+/* Prometheus text exposition: every counter of `stats`, named
+ * hafw_<section>_<counter>, for node_exporter's textfile collector or any
+ * scraper that runs hafwctl. */
+static void metrics_section(const char *prefix, struct json_object *o)
+{
+	json_object_object_foreach(o, k, v)
+	{
+		char name[160];
+
+		snprintf(name, sizeof(name), "%s_%s", prefix, k);
+		if (json_object_is_type(v, json_type_object))
+			metrics_section(name, v);
+		else if (json_object_is_type(v, json_type_int))
+			printf("%s %lld\n", name, (long long)json_object_get_int64(v));
+	}
+}
+
+static void render_metrics(struct json_object *r)
+{
+	json_object_object_foreach(r, k, v)
+	{
+		char name[64];
+
+		if (!json_object_is_type(v, json_type_object))
+			continue;
+		snprintf(name, sizeof(name), "hafw_%s", k);
+		metrics_section(name, v);
+	}
+}
+
 static void render_commit(struct json_object *r)
 {
 	printf("committed %lld flows and %lld expectations in %.3f s (%lld errors)\n",
@@ -343,6 +373,11 @@ static int cmd_stats(struct cli *cli, int argc, char **argv)
 	return no_args(argc, argv) ? 2 : run(cli, new_req("stats"), render_stats);
 }
 
+static int cmd_metrics(struct cli *cli, int argc, char **argv)
+{
+	return no_args(argc, argv) ? 2 : run(cli, new_req("stats"), render_metrics);
+}
+
 static int cmd_commit(struct cli *cli, int argc, char **argv)
 {
 	return no_args(argc, argv) ? 2 : run(cli, new_req("commit"), render_commit);
@@ -378,6 +413,7 @@ static const struct subcmd subcmds[] = {
     {"flows", cmd_flows, "[--external] [--peer ID]", "flows in the internal or external cache"},
     {"expectations", cmd_exps, "[--external] [--peer ID]", "expectations in a cache"},
     {"stats", cmd_stats, "", "every counter: events, frames, drops by reason, errors"},
+    {"metrics", cmd_metrics, "", "the counters of stats in Prometheus text format"},
     {"commit", cmd_commit, "", "write the external caches into this node's tracker"},
     {"flush", cmd_flush, "[--internal|--external]", "empty caches (both by default)"},
     {"role", cmd_role, "primary|backup|fault", "set this node's role (keepalived notify)"},

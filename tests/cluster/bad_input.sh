@@ -44,6 +44,35 @@ check "B still holds A's flows, none added" eq "$(external_flows b)" "$A_FLOWS"
 check "B's log is rate-limited (under 50 warnings for $((12 * K)) bad datagrams)" \
 	eval '[ "$(grep -c warning "$HAFW_TMP/b.log")" -lt 50 ]'
 
+check "hafwctl metrics exports the drop counters" \
+	eval 'ctl b metrics | grep -qx "hafw_replication_bad_datagrams_bad_magic $K"'
+
+# The control socket and the CLI take untrusted input too.
+SOCK_B=$(sock_of b)
+ctl_raw() { python3 -c '
+import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode())
+s.shutdown(socket.SHUT_WR); print(s.makefile().read())' "$SOCK_B" "$1"; }
+check "control socket answers garbage with an error" \
+	eval 'ctl_raw "not json at all
+" | grep -q "\"ok\":false"'
+check "control socket refuses an unknown command" \
+	eval 'ctl_raw "{\"cmd\":\"rm -rf\"}
+" | grep -q "unknown command"'
+check "control socket survives an oversized request" \
+	eval 'head -c 200000 /dev/zero | tr "\\0" x | ctl_raw "$(cat)" >/dev/null; kill -0 $PID_b'
+check "a non-root user cannot open the control socket" \
+	not setpriv --reuid 65534 --regid 65534 --clear-groups "$HAFWCTL" -s "$SOCK_B" status
+check "hafwctl: usage errors exit 2" \
+	eval '"$HAFWCTL" -s "$SOCK_B" flows --peer abc 2>/dev/null; [ $? = 2 ]'
+check "hafwctl: unknown command exits 2" \
+	eval '"$HAFWCTL" -s "$SOCK_B" frobnicate 2>/dev/null; [ $? = 2 ]'
+check "hafwctl: an absent daemon is a clear error, exit 1" \
+	eval '"$HAFWCTL" -s "$HAFW_TMP/none.sock" status 2>&1 | grep -q "cannot reach hafw-syncd"; "$HAFWCTL" -s "$HAFW_TMP/none.sock" status 2>/dev/null; [ $? = 1 ]'
+check "hafwctl: a peer that does not exist is an error" \
+	not ctl b flows --peer 77
+check "syncd on B still running after the control-socket abuse" kill -0 "$PID_b"
+
 nsx a "$CTTOOL" gen 500 --src 10.70.0.0 >/dev/null
 check "replication goes on after the attack" \
 	wait_for 10 "B external" eval '[ "$(external_flows b)" = "$((A_FLOWS + 500))" ]'

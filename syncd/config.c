@@ -2,6 +2,7 @@
 #include "filter.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,8 +82,8 @@ void config_defaults(struct hafw_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/hafw/syncd.sock");
-	c->nl_rcvbuf = 32 << 20;
-	c->nl_rcvbuf_max = 128 << 20;
+	c->nl_rcvbuf = 64 << 20;
+	c->nl_rcvbuf_max = 256 << 20;
 	c->commit_batch = 2048;
 	c->sync_port = 3780;
 	c->sync_flush_ms = 5;
@@ -349,7 +350,7 @@ int config_load(const char *path, struct hafw_config *c, char *err, size_t errle
 	config_init(&cfg);
 	if (!config_read_file(&cfg, path)) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			add_err(&e, path, 0, "cannot read file");
+			add_err(&e, path, 0, "cannot read file: %s", strerror(errno));
 		else
 			add_err(&e, config_error_file(&cfg) ? config_error_file(&cfg) : path,
 			        config_error_line(&cfg), "%s", config_error_text(&cfg));

@@ -52,6 +52,10 @@ static int tuple_from_pb(const Hafw__Tuple *m, struct hafw_tuple *t)
 	    m->icmp_type > 255 || m->icmp_code > 255)
 		return -EINVAL;
 	t->l4 = m->l4proto;
+	/* one canonical form per tuple: it is a cache key, and a second
+	 * spelling of the same flow would never be found by its destroy */
+	if (hafw_tuple_is_icmp(t) ? m->has_dport : (m->has_icmp_type || m->has_icmp_code))
+		return -EINVAL;
 	t->sport = m->sport;
 	t->dport = m->dport;
 	t->icmp_type = m->icmp_type;
@@ -210,9 +214,22 @@ int hafw_flow_from_pb(const Hafw__Flow *m, struct hafw_flow *f)
 	if (m->has_labels) {
 		if (m->labels.len > HAFW_LABELS_LEN)
 			return -EINVAL;
-		memcpy(f->labels, m->labels.data, m->labels.len);
+		/* protobuf-c hands out NULL for empty bytes */
+		if (m->labels.len)
+			memcpy(f->labels, m->labels.data, m->labels.len);
 		f->present |= HAFW_FA_LABELS;
 	}
+	/* TCP, SCTP and DCCP state share one union in the kernel's and the
+	 * library's objects: state of another protocol would be written over
+	 * this flow's own */
+	if ((m->has_tcp_state || m->has_tcp_wscale_orig || m->has_tcp_flags_orig) &&
+	    f->orig.l4 != IPPROTO_TCP)
+		return -EINVAL;
+	if ((m->has_sctp_state || m->has_sctp_vtag_orig) && f->orig.l4 != IPPROTO_SCTP)
+		return -EINVAL;
+	if ((m->has_dccp_state || m->has_dccp_role || m->has_dccp_handshake_seq) &&
+	    f->orig.l4 != IPPROTO_DCCP)
+		return -EINVAL;
 	GET(HAFW_FA_TCP_STATE, tcp_state, 255);
 	if (m->has_tcp_wscale_orig != m->has_tcp_wscale_reply ||
 	    m->has_tcp_flags_orig != m->has_tcp_flags_reply ||
@@ -309,7 +326,8 @@ int hafw_exp_encode(const struct hafw_exp *e, uint8_t *buf, size_t len)
 	tuple_to_pb(&e->tuple, &tuple);
 	tuple_to_pb(&e->mask, &mask);
 	/* a mask may be all-zero in a field the tuple uses: keep it explicit */
-	mask.has_sport = mask.has_dport = 1;
+	mask.has_sport = 1;
+	mask.has_dport = !hafw_tuple_is_icmp(&e->mask);
 	m.master = &master;
 	m.tuple = &tuple;
 	m.mask = &mask;
@@ -383,6 +401,7 @@ int hafw_exp_from_pb(const Hafw__Expectation *m, struct hafw_exp *e)
 		if (m->zone > 0xffff)
 			return -EINVAL;
 		e->zone = m->zone;
+		e->present |= HAFW_EA_ZONE;
 	}
 	return 0;
 }

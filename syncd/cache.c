@@ -186,6 +186,17 @@ int cache_walk(struct cache *c, cache_walk_fn fn, void *arg)
 	return 0;
 }
 
+bool cache_walk_some(struct cache *c, size_t *cursor, size_t max, cache_walk_fn fn, void *arg)
+{
+	size_t seen = 0;
+
+	/* a bucket is finished whole, so a long chain can overshoot max */
+	for (; *cursor < c->nbuckets && seen < max; (*cursor)++)
+		for (struct cache_entry *e = c->buckets[*cursor]; e; e = e->next, seen++)
+			fn(e, arg);
+	return *cursor >= c->nbuckets;
+}
+
 void cache_gen_begin(struct cache *c)
 {
 	c->gen++;

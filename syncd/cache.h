@@ -43,6 +43,12 @@ void cache_flush(struct cache *c);
 typedef int (*cache_walk_fn)(struct cache_entry *e, void *arg);
 int cache_walk(struct cache *c, cache_walk_fn fn, void *arg);
 
+/* Resumable walk: visits up to max entries from bucket *cursor on and
+ * advances it. Returns true once the whole table has been visited. Entries
+ * added meanwhile may or may not be visited; a growth in between may visit
+ * some twice, never skip one. */
+bool cache_walk_some(struct cache *c, size_t *cursor, size_t max, cache_walk_fn fn, void *arg);
+
 /* Reconciliation: start a generation, touch what is still there, then sweep
  * the rest (the callback sees each entry before it is freed). */
 void cache_gen_begin(struct cache *c);

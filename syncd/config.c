@@ -125,6 +125,14 @@ __attribute__((format(printf, 4, 5))) static void add_err(struct errbuf *e, cons
 	}
 }
 
+/* The file a setting came from: an @include names its own. */
+static const char *file_of(const config_setting_t *s, const char *path)
+{
+	const char *f = s ? config_setting_source_file(s) : NULL;
+
+	return f ? f : path;
+}
+
 static const char *type_name(int t)
 {
 	switch (t) {
@@ -171,12 +179,12 @@ static void check_unknown(config_t *cfg, const char *file, struct errbuf *e)
 		for (size_t k = 0; k < sizeof(groups) / sizeof(groups[0]); k++)
 			found |= !strcmp(groups[k], gname);
 		if (!found) {
-			add_err(e, file, config_setting_source_line(g), "unknown section '%s'",
-			        gname);
+			add_err(e, file_of(g, file), config_setting_source_line(g),
+			        "unknown section '%s'", gname);
 			continue;
 		}
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-			add_err(e, file, config_setting_source_line(g),
+			add_err(e, file_of(g, file), config_setting_source_line(g),
 			        "'%s' must be a group { ... }", gname);
 			continue;
 		}
@@ -184,7 +192,7 @@ static void check_unknown(config_t *cfg, const char *file, struct errbuf *e)
 			config_setting_t *s = config_setting_get_elem(g, j);
 
 			if (!known_key(gname, config_setting_name(s)))
-				add_err(e, file, config_setting_source_line(s),
+				add_err(e, file_of(s, file), config_setting_source_line(s),
 				        "unknown option '%s.%s'", gname, config_setting_name(s));
 		}
 	}
@@ -203,6 +211,7 @@ static void load_opt(config_t *cfg, const struct opt *o, struct hafw_config *c, 
 		return;
 	}
 	line = config_setting_source_line(s);
+	file = file_of(s, file);
 	switch (o->type) {
 	case O_INT: {
 		long long v;
@@ -260,14 +269,14 @@ static void load_list(config_t *cfg, const struct list_opt *l, struct hafw_confi
 	if (!s)
 		return;
 	if (!config_setting_is_aggregate(s) || config_setting_is_group(s)) {
-		add_err(e, file, config_setting_source_line(s), "'%s' must be a list [ ... ]",
-		        l->path);
+		add_err(e, file_of(s, file), config_setting_source_line(s),
+		        "'%s' must be a list [ ... ]", l->path);
 		return;
 	}
 	n = config_setting_length(s);
 	if (n > CONFIG_MAX_LIST) {
-		add_err(e, file, config_setting_source_line(s), "'%s' has more than %d entries",
-		        l->path, CONFIG_MAX_LIST);
+		add_err(e, file_of(s, file), config_setting_source_line(s),
+		        "'%s' has more than %d entries", l->path, CONFIG_MAX_LIST);
 		return;
 	}
 	for (int i = 0; i < n; i++) {
@@ -280,7 +289,7 @@ static void load_list(config_t *cfg, const struct list_opt *l, struct hafw_confi
 			v = num;
 		}
 		if (!v || strlen(v) >= l->width || l->check(v)) {
-			add_err(e, file, config_setting_source_line(it),
+			add_err(e, file_of(it, file), config_setting_source_line(it),
 			        "'%s' entry %d is not valid: '%s'", l->path, i + 1, v ? v : "?");
 			continue;
 		}
@@ -315,7 +324,7 @@ static void check_semantics(config_t *cfg, struct hafw_config *c, const char *fi
 	if (c->tracker_type[0] && strcmp(c->tracker_type, "kernel") &&
 	    strcmp(c->tracker_type, "dataplane")) {
 		s = config_lookup(cfg, "tracker.type");
-		add_err(e, file, s ? config_setting_source_line(s) : 0,
+		add_err(e, file_of(s, file), s ? config_setting_source_line(s) : 0,
 		        "tracker.type must be \"kernel\" or \"dataplane\", not \"%s\"",
 		        c->tracker_type);
 	}
@@ -325,14 +334,14 @@ static void check_semantics(config_t *cfg, struct hafw_config *c, const char *fi
 
 		if ((!v4 && !v6) || (v4 && (a[0] & 0xf0) != 0xe0) || (v6 && a[0] != 0xff)) {
 			s = config_lookup(cfg, "sync.group");
-			add_err(e, file, s ? config_setting_source_line(s) : 0,
+			add_err(e, file_of(s, file), s ? config_setting_source_line(s) : 0,
 			        "sync.group \"%s\" is not an IPv4 or IPv6 multicast address",
 			        c->sync_group);
 		}
 	}
 	if (config_log_level(c) < 0) {
 		s = config_lookup(cfg, "log.level");
-		add_err(e, file, s ? config_setting_source_line(s) : 0,
+		add_err(e, file_of(s, file), s ? config_setting_source_line(s) : 0,
 		        "log.level must be error, warning, notice, info or debug");
 	}
 	if (c->nl_rcvbuf_max < c->nl_rcvbuf)

@@ -30,19 +30,24 @@ enum { D_ORIG, D_REPL, D_MASTER };
 static int tuple_from(const struct nf_conntrack *ct, int d, struct hafw_tuple *t)
 {
 	const struct dir_attrs *a = &dirs[d];
+	const void *src, *dst;
 
 	memset(t, 0, sizeof(*t));
 	t->l3 = nfct_get_attr_u8(ct, a->l3);
 	t->l4 = nfct_get_attr_u8(ct, a->l4);
 	if (t->l3 == AF_INET) {
-		memcpy(t->src, nfct_get_attr(ct, a->v4src), 4);
-		memcpy(t->dst, nfct_get_attr(ct, a->v4dst), 4);
+		src = nfct_get_attr(ct, a->v4src);
+		dst = nfct_get_attr(ct, a->v4dst);
 	} else if (t->l3 == AF_INET6) {
-		memcpy(t->src, nfct_get_attr(ct, a->v6src), 16);
-		memcpy(t->dst, nfct_get_attr(ct, a->v6dst), 16);
+		src = nfct_get_attr(ct, a->v6src);
+		dst = nfct_get_attr(ct, a->v6dst);
 	} else {
 		return -EAFNOSUPPORT;
 	}
+	if (!src || !dst)
+		return -EINVAL;
+	memcpy(t->src, src, hafw_tuple_addr_len(t));
+	memcpy(t->dst, dst, hafw_tuple_addr_len(t));
 	if (hafw_tuple_is_icmp(t) && d == D_ORIG) {
 		t->icmp_type = nfct_get_attr_u8(ct, ATTR_ICMP_TYPE);
 		t->icmp_code = nfct_get_attr_u8(ct, ATTR_ICMP_CODE);
@@ -222,6 +227,41 @@ static void nat_to(const struct hafw_flow *f, struct nf_conntrack *ct)
 	}
 }
 
+static void tcp_to(const struct hafw_flow *f, struct nf_conntrack *ct)
+{
+	if (f->present & HAFW_FA_TCP_STATE)
+		nfct_set_attr_u8(ct, ATTR_TCP_STATE, f->tcp_state);
+	if (f->present & HAFW_FA_TCP_WSCALE) {
+		nfct_set_attr_u8(ct, ATTR_TCP_WSCALE_ORIG, f->tcp_wscale[0]);
+		nfct_set_attr_u8(ct, ATTR_TCP_WSCALE_REPL, f->tcp_wscale[1]);
+	}
+	if (f->present & HAFW_FA_TCP_FLAGS) {
+		nfct_set_attr_u8(ct, ATTR_TCP_FLAGS_ORIG, f->tcp_flags[0]);
+		nfct_set_attr_u8(ct, ATTR_TCP_MASK_ORIG, 0xff);
+		nfct_set_attr_u8(ct, ATTR_TCP_FLAGS_REPL, f->tcp_flags[1]);
+		nfct_set_attr_u8(ct, ATTR_TCP_MASK_REPL, 0xff);
+	}
+}
+
+static void sctp_to(const struct hafw_flow *f, struct nf_conntrack *ct)
+{
+	if (f->present & HAFW_FA_SCTP)
+		nfct_set_attr_u8(ct, ATTR_SCTP_STATE, f->sctp_state);
+	if (f->present & HAFW_FA_SCTP_VTAG) {
+		nfct_set_attr_u32(ct, ATTR_SCTP_VTAG_ORIG, f->sctp_vtag[0]);
+		nfct_set_attr_u32(ct, ATTR_SCTP_VTAG_REPL, f->sctp_vtag[1]);
+	}
+}
+
+static void dccp_to(const struct hafw_flow *f, struct nf_conntrack *ct)
+{
+	if (f->present & HAFW_FA_DCCP) {
+		nfct_set_attr_u8(ct, ATTR_DCCP_STATE, f->dccp_state);
+		nfct_set_attr_u8(ct, ATTR_DCCP_ROLE, f->dccp_role);
+		nfct_set_attr_u64(ct, ATTR_DCCP_HANDSHAKE_SEQ, f->dccp_handshake_seq);
+	}
+}
+
 void nfct_conv_flow_to(const struct hafw_flow *f, struct nf_conntrack *ct)
 {
 	bool nat =
@@ -271,29 +311,14 @@ void nfct_conv_flow_to(const struct hafw_flow *f, struct nf_conntrack *ct)
 			nfct_set_attr(ct, ATTR_CONNLABELS, b);
 		}
 	}
-	if (f->present & HAFW_FA_TCP_STATE)
-		nfct_set_attr_u8(ct, ATTR_TCP_STATE, f->tcp_state);
-	if (f->present & HAFW_FA_TCP_WSCALE) {
-		nfct_set_attr_u8(ct, ATTR_TCP_WSCALE_ORIG, f->tcp_wscale[0]);
-		nfct_set_attr_u8(ct, ATTR_TCP_WSCALE_REPL, f->tcp_wscale[1]);
-	}
-	if (f->present & HAFW_FA_TCP_FLAGS) {
-		nfct_set_attr_u8(ct, ATTR_TCP_FLAGS_ORIG, f->tcp_flags[0]);
-		nfct_set_attr_u8(ct, ATTR_TCP_MASK_ORIG, 0xff);
-		nfct_set_attr_u8(ct, ATTR_TCP_FLAGS_REPL, f->tcp_flags[1]);
-		nfct_set_attr_u8(ct, ATTR_TCP_MASK_REPL, 0xff);
-	}
-	if (f->present & HAFW_FA_SCTP)
-		nfct_set_attr_u8(ct, ATTR_SCTP_STATE, f->sctp_state);
-	if (f->present & HAFW_FA_SCTP_VTAG) {
-		nfct_set_attr_u32(ct, ATTR_SCTP_VTAG_ORIG, f->sctp_vtag[0]);
-		nfct_set_attr_u32(ct, ATTR_SCTP_VTAG_REPL, f->sctp_vtag[1]);
-	}
-	if (f->present & HAFW_FA_DCCP) {
-		nfct_set_attr_u8(ct, ATTR_DCCP_STATE, f->dccp_state);
-		nfct_set_attr_u8(ct, ATTR_DCCP_ROLE, f->dccp_role);
-		nfct_set_attr_u64(ct, ATTR_DCCP_HANDSHAKE_SEQ, f->dccp_handshake_seq);
-	}
+	/* TCP, SCTP and DCCP state share a union in the object: write only the
+	 * flow's own protocol's */
+	if (f->orig.l4 == IPPROTO_TCP)
+		tcp_to(f, ct);
+	else if (f->orig.l4 == IPPROTO_SCTP)
+		sctp_to(f, ct);
+	else if (f->orig.l4 == IPPROTO_DCCP)
+		dccp_to(f, ct);
 	if (f->present & HAFW_FA_HELPER)
 		nfct_set_attr(ct, ATTR_HELPER_NAME, f->helper);
 	if (f->present & HAFW_FA_MASTER)
@@ -399,6 +424,8 @@ int nfct_conv_exp_to(const struct hafw_exp *e, struct nf_expect *exp)
 		nfexp_set_attr_u32(exp, ATTR_EXP_TIMEOUT, e->timeout);
 	if (e->present & HAFW_EA_FLAGS)
 		nfexp_set_attr_u32(exp, ATTR_EXP_FLAGS, e->flags);
+	if (e->present & HAFW_EA_HELPER)
+		nfexp_set_attr(exp, ATTR_EXP_HELPER_NAME, e->helper);
 	/* class, fn and NAT are not built by libnetfilter_conntrack 1.0.9: the
 	 * kernel tracker adds them as raw attributes */
 	if (e->zone)

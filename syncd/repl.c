@@ -32,6 +32,11 @@ struct repl {
 	 * zone, so it is found through its master */
 	uint64_t zones_seen[65536 / 64];
 
+	/* announcing the internal cache to a new peer, a slice per turn */
+	bool announcing;
+	size_t ann_flows, ann_exps;
+	struct event *announce_ev;
+
 	uint8_t *txbuf;
 	size_t max_dgram;
 	struct frame_builder fb;
@@ -383,6 +388,84 @@ static const struct tracker_events tracker_cb = {
     .overrun = on_overrun,
 };
 
+/* ---- announce: a peer that joins late learns what we hold ---- */
+
+#define ANNOUNCE_SLICE 2048
+
+/* What remains of a timeout that was read `stamp` seconds ago. */
+static uint32_t aged(uint32_t timeout, uint32_t stamp, uint32_t now)
+{
+	uint32_t age = now - stamp;
+
+	return timeout > age + 1 ? timeout - age : 1;
+}
+
+/* Cached entries hold the timeout of their last event: send what is left. */
+static int announce_entry_flow(struct cache_entry *e, void *arg)
+{
+	struct repl *r = arg;
+	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
+	struct hafw_flow f;
+	int len;
+
+	if (hafw_flow_decode(e->blob, e->len, &f) < 0)
+		return 0;
+	if (f.present & HAFW_FA_TIMEOUT)
+		f.timeout = aged(f.timeout, e->stamp, repl_now_s());
+	len = hafw_flow_encode(&f, blob, sizeof(blob));
+	if (len > 0)
+		queue_event(r, HAFW_EV_NEW, FRAME_FLOW, blob, (size_t)len);
+	return 0;
+}
+
+static int announce_entry_exp(struct cache_entry *e, void *arg)
+{
+	struct repl *r = arg;
+	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
+	struct hafw_exp x;
+	int len;
+
+	if (hafw_exp_decode(e->blob, e->len, &x) < 0)
+		return 0;
+	if (x.present & HAFW_EA_TIMEOUT)
+		x.timeout = aged(x.timeout, e->stamp, repl_now_s());
+	len = hafw_exp_encode(&x, blob, sizeof(blob));
+	if (len > 0)
+		queue_event(r, HAFW_EV_NEW, FRAME_EXP, blob, (size_t)len);
+	return 0;
+}
+
+static void announce_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct repl *r = arg;
+	struct timeval next = {0, 1000};
+
+	(void)fd;
+	(void)what;
+	if (!cache_walk_some(r->flows, &r->ann_flows, ANNOUNCE_SLICE, announce_entry_flow, r) ||
+	    !cache_walk_some(r->exps, &r->ann_exps, ANNOUNCE_SLICE, announce_entry_exp, r)) {
+		/* a short pause between slices lets receivers drain */
+		evtimer_add(r->announce_ev, &next);
+		return;
+	}
+	send_frame(r);
+	r->announcing = false;
+}
+
+/* Until bulk resync over the control channel exists, a new or restarted
+ * peer gets our state as ordinary NEW events, paced in slices. */
+static void start_announce(struct repl *r)
+{
+	struct timeval now = {0, 0};
+
+	r->st.announces++;
+	r->ann_flows = r->ann_exps = 0;
+	if (!r->announcing) {
+		r->announcing = true;
+		evtimer_add(r->announce_ev, &now);
+	}
+}
+
 /* ---- receive ---- */
 
 struct repl_peer *repl_peer_by_id(struct repl *r, uint32_t id)
@@ -411,6 +494,7 @@ static struct repl_peer *peer_get(struct repl *r, uint32_t id)
 	}
 	r->npeers++;
 	hafw_log(LOG_NOTICE, "new peer %u", id);
+	start_announce(r);
 	return p;
 }
 
@@ -509,6 +593,7 @@ static void rx_heartbeat(struct repl *r, struct repl_peer *p, const struct hafw_
 		cache_flush(p->exps);
 		p->seq_valid = false;
 		p->restarts++;
+		start_announce(r);
 	}
 	if (hb->has_boot_id)
 		p->boot_id = hb->boot_id;
@@ -576,10 +661,8 @@ static int commit_flow(struct cache_entry *e, void *arg)
 	if (!!(f.present & HAFW_FA_MASTER) != c->with_master)
 		return 0;
 	/* the peer's clock ran while the entry waited here */
-	if (f.present & HAFW_FA_TIMEOUT) {
-		uint32_t age = c->now - e->stamp;
-		f.timeout = f.timeout > age + 1 ? f.timeout - age : 1;
-	}
+	if (f.present & HAFW_FA_TIMEOUT)
+		f.timeout = aged(f.timeout, e->stamp, c->now);
 	ret = c->r->tops->put_flow(c->r->trk, &f);
 	if (ret < 0)
 		c->errors++;
@@ -602,10 +685,8 @@ static int commit_exp(struct cache_entry *e, void *arg)
 		c->errors++;
 		return 0;
 	}
-	if (x.present & HAFW_EA_TIMEOUT) {
-		uint32_t age = c->now - e->stamp;
-		x.timeout = x.timeout > age + 1 ? x.timeout - age : 1;
-	}
+	if (x.present & HAFW_EA_TIMEOUT)
+		x.timeout = aged(x.timeout, e->stamp, c->now);
 	ret = c->r->tops->put_exp(c->r->trk, &x);
 	c->errors += ret < 0 ? 1 : (uint64_t)ret;
 	c->n++;
@@ -762,7 +843,9 @@ struct repl *repl_new(const struct hafw_config *cfg, struct event_base *base,
 	r->flush_ev = evtimer_new(base, flush_cb, r);
 	r->hb_ev = event_new(base, -1, EV_PERSIST, hb_cb, r);
 	r->resync_ev = evtimer_new(base, resync_cb, r);
-	if (!r->flows || !r->exps || !r->flush_ev || !r->hb_ev || !r->resync_ev) {
+	r->announce_ev = evtimer_new(base, announce_cb, r);
+	if (!r->flows || !r->exps || !r->flush_ev || !r->hb_ev || !r->resync_ev ||
+	    !r->announce_ev) {
 		repl_free(r);
 		return NULL;
 	}
@@ -816,6 +899,8 @@ void repl_free(struct repl *r)
 		event_free(r->hb_ev);
 	if (r->resync_ev)
 		event_free(r->resync_ev);
+	if (r->announce_ev)
+		event_free(r->announce_ev);
 	cache_free(r->flows);
 	cache_free(r->exps);
 	free(r->txbuf);

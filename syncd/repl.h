@@ -41,7 +41,7 @@ struct repl_stats {
 	uint64_t dgrams_received, own_dgrams, bad_dgrams[HAFW_WIRE_NERR];
 	uint64_t bad_frames, bad_events, peers_refused;
 	uint64_t events_received, heartbeats_received;
-	uint64_t resyncs, resync_added, resync_removed, resync_changed;
+	uint64_t resyncs, resync_added, resync_removed, resync_changed, announces;
 	uint64_t commits, commit_flows, commit_exps, commit_errors;
 	uint64_t last_commit_us;
 	uint64_t cache_nomem;

@@ -147,15 +147,19 @@ int main(int argc, char **argv)
 		hafw_log(LOG_ERR, "out of memory");
 		goto out;
 	}
-	ret = repl_start(repl, &what);
-	if (ret < 0) {
-		hafw_log(LOG_ERR, "starting %s: %s", what, strerror(-ret));
-		goto out;
-	}
+	/* The control socket first: a second instance of a running node must
+	 * fail before it says anything on the sync link (its new boot id would
+	 * make the peers drop the running node's state). */
 	ctx = (struct syncd_ctx){.cfg = &cfg, .repl = repl, .started_ms = repl_now_ms()};
 	ret = ctl_open(&ctl, base, cfg.ctl_socket, syncd_cmds, &ctx);
 	if (ret < 0) {
-		hafw_log(LOG_ERR, "control socket %s: %s", cfg.ctl_socket, strerror(-ret));
+		hafw_log(LOG_ERR, "control socket %s: %s%s", cfg.ctl_socket, strerror(-ret),
+		         ret == -EADDRINUSE ? " (is this node already running?)" : "");
+		goto out;
+	}
+	ret = repl_start(repl, &what);
+	if (ret < 0) {
+		hafw_log(LOG_ERR, "starting %s: %s", what, strerror(-ret));
 		goto out;
 	}
 	sigs[0] = evsignal_new(base, SIGTERM, on_signal, base);

@@ -180,6 +180,7 @@ static struct json_object *cmd_stats(void *arg, struct json_object *req)
 	STAT(rp, st, resync_added);
 	STAT(rp, st, resync_removed);
 	STAT(rp, st, resync_changed);
+	STAT(rp, st, announces);
 	STAT(rp, st, commits);
 	STAT(rp, st, commit_flows);
 	STAT(rp, st, commit_exps);

@@ -74,6 +74,15 @@ check "mark updates reach B's external cache" \
 	wait_for 10 "$A_MARKED marks on B" eval '[ "$(count_mark b 4242 --external)" = "$A_MARKED" ]'
 check "a single flow's mark change reaches B" \
 	wait_for 10 "mark 78 on B" eval '[ "$(count_mark b 78 --external)" = 1 ]'
+# A TCP state change (ESTABLISHED -> FIN_WAIT) reaches B too.
+nsx a conntrack -U -p tcp -s 10.9.0.1 -d 10.9.0.2 --sport 4000 --dport 443 \
+	--state FIN_WAIT >/dev/null 2>&1
+state_of_b() { ctl b --json flows --external | python3 -c "
+import json,sys
+print([f.get('state') for f in json.load(sys.stdin)['flows']
+       if f['orig']['src']=='10.9.0.1' and f['orig'].get('sport')==4000])"; }
+check "a TCP state change reaches B" \
+	wait_for 10 "FIN_WAIT on B" eval '[ "$(state_of_b)" = "['"'"'FIN_WAIT'"'"']" ]'
 ctl b commit >/dev/null
 check "after the second commit the tables agree again" compare_tables a b
 

@@ -24,7 +24,8 @@ static void tuple_to_pb(const struct hafw_tuple *t, Hafw__Tuple *m)
 		m->has_sport = 1;
 		m->sport = t->sport;
 	}
-	if (t->dport) {
+	/* ICMP has no destination port: keep the one canonical form */
+	if (t->dport && !hafw_tuple_is_icmp(t)) {
 		m->has_dport = 1;
 		m->dport = t->dport;
 	}

@@ -34,12 +34,12 @@ check "control: a listener with this buffer loses events" gt "$N" "${seen:-0}"
 check "A counted netlink overruns" \
 	wait_for 10 "overruns > 0" eval '[ "$(stat_of a "['"'"'tracker'"'"']['"'"'netlink_overruns'"'"']")" -gt 0 ]'
 check "A's internal cache recovered every flow" \
-	wait_for 30 "A internal = $N" eval '[ "$(internal_flows a)" = "$N" ]'
+	wait_for 60 "A internal = $N" eval '[ "$(internal_flows a)" = "$N" ]'
 check "B's external cache has every flow" \
-	wait_for 30 "B external = $N" eval '[ "$(external_flows b)" = "$N" ]'
+	wait_for 60 "B external = $N" eval '[ "$(external_flows b)" = "$N" ]'
 nsx a "$CTTOOL" gen "$N" --src 10.51.0.0 --proto udp | sed 's/^/  /'
 check "a second burst (UDP) reaches B too" \
-	wait_for 30 "B external = $((2 * N))" eval '[ "$(external_flows b)" = "$((2 * N))" ]'
+	wait_for 60 "B external = $((2 * N))" eval '[ "$(external_flows b)" = "$((2 * N))" ]'
 check "A reconciled with at least one re-dump after the overrun" \
 	ge "$(stat_of a "['replication']['resyncs']")" 2
 
@@ -49,7 +49,7 @@ nsx a conntrack -D -p tcp >/dev/null 2>&1 || true
 left=$(nsx a conntrack -C)
 log "after a destroy burst A holds $left flows"
 check "B's external cache follows the destroy burst" \
-	wait_for 30 "B external = $left" eval '[ "$(external_flows b)" = "$left" ]'
+	wait_for 60 "B external = $left" eval '[ "$(external_flows b)" = "$left" ]'
 
 ctl b commit | sed 's/^/  /'
 check "after commit the kernel tables agree attribute by attribute" compare_tables a b

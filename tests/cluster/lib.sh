@@ -254,8 +254,22 @@ sanitizer_clean() {
 	! grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$HAFW_TMP"/*.log 2>/dev/null
 }
 
+# On failure, what each running node says about itself.
+hafw_diag() {
+	local v name
+	for v in $(compgen -v PID_); do
+		name=${v#PID_}
+		kill -0 "${!v}" 2>/dev/null || continue
+		echo "---- $name: status and counters"
+		ctl "$name" status 2>&1 | sed 's/^/  /'
+		ctl "$name" stats 2>&1 | grep -E "overrun|resync|send_err|lost|bad_|dropped|errors|events_(new|sent|received)|frames|dgrams" |
+			grep -v " 0$" | sed 's/^/  /'
+	done
+}
+
 # finish: summary line that ctest and humans read; exit status follows it.
 finish() {
+	[ "$HAFW_FAILS" -ne 0 ] && hafw_diag
 	hafw_stop_all
 	check "no sanitizer report in the daemon logs" sanitizer_clean
 	local passed=$((HAFW_CHECKS - HAFW_FAILS))

@@ -69,8 +69,8 @@ struct tracker {
 
 	char *rxbuf;
 	uint64_t ev_new, ev_update, ev_destroy, ev_exp_new, ev_exp_destroy, ev_own, ev_bad,
-	    overruns, dumps, dump_flows, dump_exps, mutes, sink_ok, sink_retries, sink_err[ERR_N],
-	    rcvbuf_now;
+	    overruns, dumps, dump_flows, dump_exps, mutes, ev_superseded, sink_ok, sink_retries,
+	    sink_err[ERR_N], rcvbuf_now;
 };
 
 static struct hafw_ratelimit rl_sink = HAFW_RATELIMIT_INIT(5, 5);
@@ -297,10 +297,31 @@ static int dump_one(struct tracker *t, unsigned subsys, unsigned msg)
 	}
 }
 
+/* Empty the event queue before a dump. The kernel reports ENOBUFS only
+ * once per congestion episode and ends the episode only when the queue is
+ * empty: dumping with events still queued would let drops during the dump
+ * pass unreported. The queued events are older than the dump, which
+ * supersedes them. */
+static void drain_events(struct tracker *t)
+{
+	int fd = mnl_socket_get_fd(t->ev_nl);
+
+	for (int i = 0; i < 10000000; i++) {
+		ssize_t n = recv(fd, t->rxbuf, MNL_SOCKET_BUFFER_SIZE * 4, MSG_DONTWAIT);
+
+		if (n < 0 && errno == ENOBUFS)
+			continue;
+		if (n <= 0)
+			return;
+		t->ev_superseded++;
+	}
+}
+
 static int kernel_dump(struct tracker *t)
 {
 	int ret;
 
+	drain_events(t);
 	t->dumps++;
 	ret = dump_one(t, NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET);
 	if (ret == 0)
@@ -656,6 +677,7 @@ static int kernel_stats(struct tracker *t, struct tracker_stat *out, int max)
 	    {"netlink_overruns", t->overruns},
 	    {"netlink_rcvbuf", t->rcvbuf_now},
 	    {"dumps", t->dumps},
+	    {"event_reads_superseded_by_dump", t->ev_superseded},
 	    {"dump_flows", t->dump_flows},
 	    {"dump_expectations", t->dump_exps},
 	    {"sink_ok", t->sink_ok},

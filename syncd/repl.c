@@ -28,6 +28,9 @@ struct repl {
 	uint64_t boot_id, seed;
 	uint32_t seq;
 	bool dumping;
+	/* the next reconciling dump only learns, it announces nothing: it
+	 * follows a commit of what the peers sent us */
+	bool quiet_resync;
 	/* zones that hold flows: the kernel does not report an expectation's
 	 * zone, so it is found through its master */
 	uint64_t zones_seen[65536 / 64];
@@ -158,6 +161,7 @@ static void hb_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- local events (source) ---- */
 
+/* Store in the internal cache and, unless quiet, tell the peers. */
 static void announce_flow(struct repl *r, int type, const struct hafw_flow *f)
 {
 	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
@@ -171,7 +175,8 @@ static void announce_flow(struct repl *r, int type, const struct hafw_flow *f)
 	    cache_put(r->flows, &f->orig, f->zone, blob, (size_t)len, repl_now_s()) < 0)
 		r->st.cache_nomem++;
 	r->zones_seen[f->zone / 64] |= 1ull << (f->zone % 64);
-	queue_event(r, type, FRAME_FLOW, blob, (size_t)len);
+	if (!(r->dumping && r->quiet_resync))
+		queue_event(r, type, FRAME_FLOW, blob, (size_t)len);
 }
 
 static void destroy_flow_key(struct repl *r, const struct hafw_tuple *key, uint16_t zone)
@@ -251,7 +256,8 @@ static void announce_exp(struct repl *r, int type, const struct hafw_exp *x)
 	if (type != HAFW_EV_DESTROY &&
 	    cache_put(r->exps, &x->tuple, x->zone, blob, (size_t)len, repl_now_s()) < 0)
 		r->st.cache_nomem++;
-	queue_event(r, type, FRAME_EXP, blob, (size_t)len);
+	if (!(r->dumping && r->quiet_resync))
+		queue_event(r, type, FRAME_EXP, blob, (size_t)len);
 }
 
 /* An expectation lives in its master's zone. */
@@ -352,6 +358,7 @@ static int resync(struct repl *r)
 	r->dumping = true;
 	ret = r->tops->dump(r->trk);
 	r->dumping = false;
+	r->quiet_resync = false;
 	if (ret < 0) {
 		hafw_log(LOG_ERR, "tracker dump failed: %s; retrying in 1 s", strerror(-ret));
 		struct timeval tv = {1, 0};
@@ -669,9 +676,6 @@ static int commit_flow(struct cache_entry *e, void *arg)
 	else
 		c->errors += (uint64_t)ret;
 	c->n++;
-	/* our own events for it are skipped: the internal cache learns here */
-	if (cache_put(c->r->flows, &e->key, e->zone, e->blob, e->len, c->now) < 0)
-		c->r->st.cache_nomem++;
 	return 0;
 }
 
@@ -690,8 +694,6 @@ static int commit_exp(struct cache_entry *e, void *arg)
 	ret = c->r->tops->put_exp(c->r->trk, &x);
 	c->errors += ret < 0 ? 1 : (uint64_t)ret;
 	c->n++;
-	if (cache_put(c->r->exps, &e->key, e->zone, e->blob, e->len, c->now) < 0)
-		c->r->st.cache_nomem++;
 	return 0;
 }
 
@@ -699,13 +701,14 @@ int repl_commit(struct repl *r, struct repl_commit_result *res)
 {
 	struct commit_ctx c = {.r = r, .now = repl_now_s()};
 	uint64_t t0 = now_us(), nflows;
+	struct timeval soon = {0, 0};
 	bool muted;
 	int ret;
 
 	/* The tracker would report every committed entry back to us: with the
 	 * subscription dropped it reports nothing and the commit runs at the
 	 * table's speed. What real traffic changed meanwhile comes back with
-	 * the dump below. */
+	 * the reconciling dump scheduled below. */
 	muted = r->tops->mute_events(r->trk, true) == 0;
 
 	/* masters before the flows and expectations that name them */
@@ -738,10 +741,14 @@ int repl_commit(struct repl *r, struct repl_commit_result *res)
 	res->exps = c.n;
 	res->errors = c.errors;
 	res->usec = now_us() - t0;
-	if (muted) {
+	/* resubscribe now, reconcile on the next turn: the caller (and a
+	 * failover waiting on it) is answered once the flows are in. The dump
+	 * also teaches the internal cache what was committed, quietly (our own
+	 * events for them are never seen). */
+	if (muted)
 		r->tops->mute_events(r->trk, false);
-		resync(r);
-	}
+	r->quiet_resync = true;
+	evtimer_add(r->resync_ev, &soon);
 	r->st.commits++;
 	r->st.commit_flows += res->flows;
 	r->st.commit_exps += res->exps;

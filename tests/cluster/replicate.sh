@@ -58,6 +58,10 @@ check "B's kernel has every flow after commit" eq "$(nsx b conntrack -C)" "$A_FL
 check "kernel tables agree attribute by attribute (hafw-cttool)" compare_tables a b
 check "conntrack -L -o extended and -L expect agree" compare_ct_lists a b
 check "commit was counted without errors" eq "$(stat_of b "['replication']['commit_errors']")" 0
+check "B's internal cache learns the committed flows" \
+	wait_for 10 "B internal = $A_FLOWS" eval '[ "$(internal_flows b)" = "$A_FLOWS" ]'
+check "B does not announce the committed flows back to A" \
+	eq "$(external_flows a)" 0
 
 # Updates: marks and a TCP state change on A reach B.
 log "updating marks of 300 flows and the state of one TCP flow on A"

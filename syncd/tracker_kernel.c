@@ -23,7 +23,6 @@
 
 #define BATCH_LIMIT       (128 * 1024)
 #define BATCH_BUF         (BATCH_LIMIT + MNL_SOCKET_BUFFER_SIZE)
-#define MAX_PENDING       2048
 #define EV_READS_PER_TURN 64
 
 enum {
@@ -64,7 +63,8 @@ struct tracker {
 	char *batch_buf;
 	struct mnl_nlmsg_batch *batch;
 	struct pending *pend;
-	unsigned npend;
+	int *retry_list;
+	unsigned npend, max_pend;
 	uint32_t seq_base, seq;
 
 	char *rxbuf;
@@ -480,7 +480,7 @@ static int queue(struct tracker *t, const struct pending *p)
 {
 	int ret, fails = 0;
 
-	if (t->npend >= MAX_PENDING || mnl_nlmsg_batch_size(t->batch) + MAX_MSG > BATCH_LIMIT) {
+	if (t->npend >= t->max_pend || mnl_nlmsg_batch_size(t->batch) + MAX_MSG > BATCH_LIMIT) {
 		fails = sink_send(t);
 		if (fails < 0)
 			return fails;
@@ -554,7 +554,7 @@ static int sink_send(struct tracker *t)
 {
 	size_t len = mnl_nlmsg_batch_size(t->batch);
 	int fails = 0, nretry = 0;
-	static int retry_list[MAX_PENDING];
+	int *retry_list = t->retry_list;
 	unsigned sent = t->npend;
 
 	if (len > 0) {
@@ -708,6 +708,7 @@ static void kernel_close(struct tracker *t)
 		mnl_nlmsg_batch_stop(t->batch);
 	free(t->batch_buf);
 	free(t->pend);
+	free(t->retry_list);
 	free(t->rxbuf);
 	free(t);
 }
@@ -730,9 +731,13 @@ static int kernel_open(struct tracker **out, const struct hafw_config *cfg, stru
 	t->rcvbuf_now = t->rcvbuf;
 	t->seq = (uint32_t)time(NULL);
 	t->batch_buf = malloc(BATCH_BUF);
-	t->pend = malloc(sizeof(*t->pend) * MAX_PENDING);
+	/* messages per sendmsg: tracker.commit_batch, within BATCH_LIMIT bytes */
+	t->max_pend = (unsigned)cfg->commit_batch;
+	/* + 2: a table flush queues its two messages into an empty batch */
+	t->pend = malloc(sizeof(*t->pend) * (t->max_pend + 2));
+	t->retry_list = malloc(sizeof(*t->retry_list) * (t->max_pend + 2));
 	t->rxbuf = malloc(MNL_SOCKET_BUFFER_SIZE * 4);
-	if (!t->batch_buf || !t->pend || !t->rxbuf)
+	if (!t->batch_buf || !t->pend || !t->retry_list || !t->rxbuf)
 		goto err;
 	t->batch = mnl_nlmsg_batch_start(t->batch_buf, BATCH_LIMIT);
 	batch_reset(t);

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
 	# build
-	build-essential cmake pkg-config clang clang-format
+	build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	libmnl-dev libnetfilter-conntrack-dev libevent-dev
 	libprotobuf-c-dev protobuf-c-compiler libssl-dev
 	libconfig-dev libjson-c-dev libcmocka-dev liburcu-dev libcap-ng-dev

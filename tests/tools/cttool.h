@@ -7,6 +7,8 @@
 #ifndef HAFW_CTTOOL_H
 #define HAFW_CTTOOL_H
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,5 +93,8 @@ int cmd_gen(int argc, char **argv);
 int cmd_count_events(int argc, char **argv);
 int cmd_mixed(int argc, char **argv);
 int cmd_update_marks(int argc, char **argv);
+
+/* Prints the usage text (cttool.c). */
+void usage(FILE *f);
 
 #endif

@@ -677,6 +677,7 @@ static int kernel_stats(struct tracker *t, struct tracker_stat *out, int max)
 	    {"netlink_overruns", t->overruns},
 	    {"netlink_rcvbuf", t->rcvbuf_now},
 	    {"dumps", t->dumps},
+	    {"event_mutes", t->mutes},
 	    {"event_reads_superseded_by_dump", t->ev_superseded},
 	    {"dump_flows", t->dump_flows},
 	    {"dump_expectations", t->dump_exps},

@@ -53,10 +53,23 @@ static void reply(struct bufferevent *bev, struct json_object *resp)
 {
 	const char *s = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
 
-	bufferevent_write(bev, s, strlen(s));
-	bufferevent_write(bev, "\n", 1);
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	evbuffer_add(out, s, strlen(s));
+	evbuffer_add(out, "\n", 1);
 	json_object_put(resp);
-	/* close once the response has left */
+	/* Write now rather than on a later turn of the loop: work the command
+	 * scheduled (the reconciling dump after a commit) must not delay the
+	 * answer. A large answer that does not fit is sent from the buffer. */
+	while (evbuffer_get_length(out) > 0 && evbuffer_write(out, bufferevent_getfd(bev)) > 0)
+		;
+	if (evbuffer_get_length(out) == 0) {
+		/* EOF now: closing the socket may wait for the end of this turn */
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		bufferevent_free(bev);
+		return;
+	}
+	/* close once the rest has left */
 	bufferevent_setcb(bev, NULL, finish_cb, NULL, NULL);
 	bufferevent_disable(bev, EV_READ);
 }

@@ -79,6 +79,9 @@ static int request(struct cli *cli, struct json_object *req, struct json_object 
 		if (n == 0)
 			break;
 		len += (size_t)n;
+		/* one answer is one line */
+		if (memchr(buf + len - (size_t)n, '\n', (size_t)n))
+			break;
 	}
 	buf[len] = '\0';
 	*resp = json_tokener_parse(buf);

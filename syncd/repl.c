@@ -226,6 +226,8 @@ static void swept_exp(struct cache_entry *e, void *arg)
  * dump did not show are gone (their destroy events were lost). */
 static int resync(struct repl *r)
 {
+	uint64_t t0 = repl_now_us();
+	size_t before = cache_count(r->flows), removed;
 	int ret;
 
 	r->st.resyncs++;
@@ -241,9 +243,12 @@ static int resync(struct repl *r)
 		evtimer_add(r->resync_ev, &tv);
 		return ret;
 	}
-	cache_gen_sweep(r->flows, swept_flow, r);
-	cache_gen_sweep(r->exps, swept_exp, r);
+	removed = cache_gen_sweep(r->flows, swept_flow, r);
+	removed += cache_gen_sweep(r->exps, swept_exp, r);
 	repl_send_frame(r);
+	hafw_log(LOG_INFO,
+	         "reconciled with the tracker: %zu flows (was %zu), %zu entries gone, in %.3f s",
+	         cache_count(r->flows), before, removed, (repl_now_us() - t0) / 1e6);
 	return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "frame.h"
+#include "flow_pb.h"
 
 #include <errno.h>
 #include <string.h>
@@ -67,4 +68,40 @@ int frame_add(struct frame_builder *fb, int ev_type, enum frame_obj obj, const u
 	fb->used = p - fb->buf;
 	fb->events++;
 	return 0;
+}
+
+/* An event carries exactly one object and a known type. */
+static int event_decode(const Hafw__Event *ev, struct frame_event *out)
+{
+	if (ev->type < HAFW__EVENT_TYPE__EV_NEW || ev->type > HAFW__EVENT_TYPE__EV_DESTROY ||
+	    !ev->flow == !ev->exp)
+		return -EINVAL;
+	out->type = (int)ev->type;
+	if (ev->flow) {
+		out->obj = FRAME_FLOW;
+		return hafw_flow_from_pb(ev->flow, &out->u.flow);
+	}
+	out->obj = FRAME_EXP;
+	return hafw_exp_from_pb(ev->exp, &out->u.exp);
+}
+
+int frame_read(const uint8_t *payload, size_t len, frame_event_fn fn, void *arg, unsigned *bad)
+{
+	Hafw__Frame *fr = hafw__frame__unpack(NULL, len, payload);
+	struct frame_event ev;
+	int good = 0;
+
+	*bad = 0;
+	if (!fr)
+		return -EINVAL;
+	for (size_t i = 0; i < fr->n_events; i++) {
+		if (event_decode(fr->events[i], &ev) < 0) {
+			(*bad)++;
+			continue;
+		}
+		fn(&ev, arg);
+		good++;
+	}
+	hafw__frame__free_unpacked(fr, NULL);
+	return good;
 }

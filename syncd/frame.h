@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flow.h"
+
 enum frame_obj { FRAME_FLOW = 2, FRAME_EXP = 3 }; /* Event field numbers */
 
 struct frame_builder {
@@ -25,5 +27,23 @@ int frame_add(struct frame_builder *fb, int ev_type, enum frame_obj obj, const u
               size_t len);
 /* Bytes one event of this size adds to a frame. */
 size_t frame_event_size(size_t blob_len);
+
+/* One event of a received frame, decoded and validated. A destroy carries
+ * only the key (tuples and zone). */
+struct frame_event {
+	int type; /* HAFW_EV_NEW, _UPDATE or _DESTROY */
+	enum frame_obj obj;
+	union {
+		struct hafw_flow flow;
+		struct hafw_exp exp;
+	} u;
+};
+
+typedef void (*frame_event_fn)(const struct frame_event *ev, void *arg);
+
+/* Decode an untrusted DATA payload and hand each valid event to fn, in
+ * order. Returns the number of valid events, or -EINVAL when the payload
+ * is not a Frame at all; *bad counts the events that were refused. */
+int frame_read(const uint8_t *payload, size_t len, frame_event_fn fn, void *arg, unsigned *bad);
 
 #endif

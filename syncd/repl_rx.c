@@ -43,50 +43,49 @@ static struct repl_peer *peer_get(struct repl *r, uint32_t id)
 	return p;
 }
 
-static int apply_event(struct repl *r, struct repl_peer *p, const Hafw__Event *ev)
+struct rx_ctx {
+	struct repl *r;
+	struct repl_peer *p;
+};
+
+/* Each event stands on its own: a new or updated entry replaces what we
+ * held, a destroy removes it. */
+static void apply_event(const struct frame_event *ev, void *arg)
 {
+	struct rx_ctx *c = arg;
+	struct repl_peer *p = c->p;
 	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
 	int len;
 
-	if (ev->type < HAFW__EVENT_TYPE__EV_NEW || ev->type > HAFW__EVENT_TYPE__EV_DESTROY ||
-	    !ev->flow == !ev->exp)
-		return -EINVAL;
-	if (ev->flow) {
-		struct hafw_flow f;
+	if (ev->obj == FRAME_FLOW) {
+		const struct hafw_flow *f = &ev->u.flow;
 
-		if (hafw_flow_from_pb(ev->flow, &f) < 0)
-			return -EINVAL;
-		if (ev->type == HAFW__EVENT_TYPE__EV_DESTROY) {
-			cache_del(p->flows, &f.orig, f.zone);
-			return 0;
+		if (ev->type == HAFW_EV_DESTROY) {
+			cache_del(p->flows, &f->orig, f->zone);
+		} else if ((len = hafw_flow_encode(f, blob, sizeof(blob))) > 0 &&
+		           cache_put(p->flows, &f->orig, f->zone, blob, (size_t)len, repl_now_s()) <
+		               0) {
+			c->r->st.cache_nomem++;
 		}
-		len = hafw_flow_encode(&f, blob, sizeof(blob));
-		if (len < 0)
-			return len;
-		if (cache_put(p->flows, &f.orig, f.zone, blob, (size_t)len, repl_now_s()) < 0)
-			r->st.cache_nomem++;
 	} else {
-		struct hafw_exp x;
+		const struct hafw_exp *x = &ev->u.exp;
 
-		if (hafw_exp_from_pb(ev->exp, &x) < 0)
-			return -EINVAL;
-		if (ev->type == HAFW__EVENT_TYPE__EV_DESTROY) {
-			cache_del(p->exps, &x.tuple, x.zone);
-			return 0;
+		if (ev->type == HAFW_EV_DESTROY) {
+			cache_del(p->exps, &x->tuple, x->zone);
+		} else if ((len = hafw_exp_encode(x, blob, sizeof(blob))) > 0 &&
+		           cache_put(p->exps, &x->tuple, x->zone, blob, (size_t)len, repl_now_s()) <
+		               0) {
+			c->r->st.cache_nomem++;
 		}
-		len = hafw_exp_encode(&x, blob, sizeof(blob));
-		if (len < 0)
-			return len;
-		if (cache_put(p->exps, &x.tuple, x.zone, blob, (size_t)len, repl_now_s()) < 0)
-			r->st.cache_nomem++;
 	}
-	return 0;
 }
 
 static void rx_data(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
                     const uint8_t *payload)
 {
-	Hafw__Frame *fr;
+	struct rx_ctx c = {r, p};
+	unsigned bad;
+	int n;
 
 	if (p->seq_valid && h->seq != p->last_seq + 1) {
 		int32_t d = (int32_t)(h->seq - p->last_seq);
@@ -96,25 +95,21 @@ static void rx_data(struct repl *r, struct repl_peer *p, const struct hafw_wire_
 	}
 	p->last_seq = h->seq;
 	p->seq_valid = true;
-	fr = hafw__frame__unpack(NULL, h->len, payload);
-	if (!fr) {
+	n = frame_read(payload, h->len, apply_event, &c, &bad);
+	if (n < 0) {
 		r->st.bad_frames++;
 		hafw_log_rl(&rl_rx, LOG_WARNING, "peer %u: undecodable frame (seq %u)", p->id,
 		            h->seq);
 		return;
 	}
 	p->frames++;
-	for (size_t i = 0; i < fr->n_events; i++) {
-		if (apply_event(r, p, fr->events[i]) < 0) {
-			r->st.bad_events++;
-			hafw_log_rl(&rl_rx, LOG_WARNING, "peer %u: invalid event in frame %u",
-			            p->id, h->seq);
-			continue;
-		}
-		p->events++;
-		r->st.events_received++;
+	p->events += (uint64_t)n;
+	r->st.events_received += (uint64_t)n;
+	if (bad) {
+		r->st.bad_events += bad;
+		hafw_log_rl(&rl_rx, LOG_WARNING, "peer %u: %u invalid events in frame %u", p->id,
+		            bad, h->seq);
 	}
-	hafw__frame__free_unpacked(fr, NULL);
 }
 
 static void rx_heartbeat(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,

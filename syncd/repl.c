@@ -38,7 +38,7 @@ uint64_t repl_now_us(void)
 /* ---- local events (source) ---- */
 
 /* Store in the internal cache and, unless quiet, tell the peers. */
-static void announce_flow(struct repl *r, int type, const struct hafw_flow *f)
+static void store_flow(struct repl *r, int type, const struct hafw_flow *f, bool quiet)
 {
 	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
 	int len = hafw_flow_encode(f, blob, sizeof(blob));
@@ -51,8 +51,42 @@ static void announce_flow(struct repl *r, int type, const struct hafw_flow *f)
 	    cache_put(r->flows, &f->orig, f->zone, blob, (size_t)len, repl_now_s()) < 0)
 		r->st.cache_nomem++;
 	r->zones_seen[f->zone / 64] |= 1ull << (f->zone % 64);
-	if (!(r->dumping && r->quiet_resync))
+	if (!quiet)
 		repl_queue_event(r, type, FRAME_FLOW, blob, (size_t)len);
+}
+
+static void announce_flow(struct repl *r, int type, const struct hafw_flow *f)
+{
+	store_flow(r, type, f, false);
+}
+
+/* After a commit, an entry the way a peer sent it needs no announcing:
+ * that peer has it. Anything else the dump shows (traffic during the
+ * commit) is news. */
+static bool flow_from_peer(struct repl *r, const struct hafw_flow *f)
+{
+	for (int i = 0; i < r->npeers; i++) {
+		struct cache_entry *e = cache_find(r->peers[i].flows, &f->orig, f->zone);
+		struct hafw_flow pf;
+
+		if (e && hafw_flow_decode(e->blob, e->len, &pf) == 0 &&
+		    !hafw_flow_diff(&pf, f, UINT32_MAX))
+			return true;
+	}
+	return false;
+}
+
+static bool exp_from_peer(struct repl *r, const struct hafw_exp *x)
+{
+	for (int i = 0; i < r->npeers; i++) {
+		struct cache_entry *e = cache_find(r->peers[i].exps, &x->tuple, x->zone);
+		struct hafw_exp px;
+
+		if (e && hafw_exp_decode(e->blob, e->len, &px) == 0 &&
+		    !hafw_exp_diff(&px, x, UINT32_MAX))
+			return true;
+	}
+	return false;
 }
 
 static void destroy_flow_key(struct repl *r, const struct hafw_tuple *key, uint16_t zone)
@@ -82,7 +116,7 @@ static void reconcile_flow(struct repl *r, const struct hafw_flow *f)
 		r->st.resync_changed++;
 	else
 		r->st.resync_added++;
-	announce_flow(r, e ? HAFW_EV_UPDATE : HAFW_EV_NEW, f);
+	store_flow(r, e ? HAFW_EV_UPDATE : HAFW_EV_NEW, f, r->quiet_resync && flow_from_peer(r, f));
 }
 
 static void on_flow(void *arg, enum hafw_event_type type, const struct hafw_flow *f)
@@ -120,7 +154,7 @@ static void on_flow(void *arg, enum hafw_event_type type, const struct hafw_flow
 	}
 }
 
-static void announce_exp(struct repl *r, int type, const struct hafw_exp *x)
+static void store_exp(struct repl *r, int type, const struct hafw_exp *x, bool quiet)
 {
 	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
 	int len = hafw_exp_encode(x, blob, sizeof(blob));
@@ -132,7 +166,7 @@ static void announce_exp(struct repl *r, int type, const struct hafw_exp *x)
 	if (type != HAFW_EV_DESTROY &&
 	    cache_put(r->exps, &x->tuple, x->zone, blob, (size_t)len, repl_now_s()) < 0)
 		r->st.cache_nomem++;
-	if (!(r->dumping && r->quiet_resync))
+	if (!quiet)
 		repl_queue_event(r, type, FRAME_EXP, blob, (size_t)len);
 }
 
@@ -195,7 +229,7 @@ static void on_exp(void *arg, enum hafw_event_type type, const struct hafw_exp *
 	} else {
 		r->st.local_exp_new++;
 	}
-	announce_exp(r, HAFW_EV_NEW, x);
+	store_exp(r, HAFW_EV_NEW, x, r->dumping && r->quiet_resync && exp_from_peer(r, x));
 }
 
 static void swept_flow(struct cache_entry *e, void *arg)

@@ -35,6 +35,14 @@ uint64_t repl_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* What remains of a timeout that was read at `stamp` (monotonic s). */
+uint32_t repl_aged(uint32_t timeout, uint32_t stamp, uint32_t now)
+{
+	uint32_t age = now - stamp;
+
+	return timeout > age + 1 ? timeout - age : 1;
+}
+
 /* ---- local events (source) ---- */
 
 /* Store in the internal cache and, unless quiet, tell the peers. */
@@ -190,6 +198,22 @@ static void exp_find_zone(struct repl *r, struct hafw_exp *x)
 	}
 }
 
+/* Tell the peers an expectation is gone. Master, tuple and mask are the
+ * key (required fields of the message); the cached copy has the zone. */
+static void destroy_exp_entry(struct repl *r, const struct cache_entry *e)
+{
+	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
+	struct hafw_exp x;
+	int len;
+
+	if (hafw_exp_decode(e->blob, e->len, &x) < 0)
+		return;
+	x.present = 0;
+	len = hafw_exp_encode(&x, blob, sizeof(blob));
+	if (len > 0)
+		repl_queue_event(r, HAFW_EV_DESTROY, FRAME_EXP, blob, (size_t)len);
+}
+
 static void on_exp(void *arg, enum hafw_event_type type, const struct hafw_exp *in)
 {
 	struct repl *r = arg;
@@ -199,18 +223,10 @@ static void on_exp(void *arg, enum hafw_event_type type, const struct hafw_exp *
 	exp_find_zone(r, x);
 	if (type == HAFW_EV_DESTROY) {
 		r->st.local_exp_destroy++;
-		/* the whole expectation is the key of a destroy: master and mask
-		 * are required fields of the message */
 		e = cache_find(r->exps, &x->tuple, x->zone);
-		if (e && hafw_exp_decode(e->blob, e->len, &old) == 0) {
-			uint8_t blob[HAFW_FLOW_MAX_ENCODED];
-			int len;
-
-			old.present = 0;
-			len = hafw_exp_encode(&old, blob, sizeof(blob));
+		if (e) {
+			destroy_exp_entry(r, e);
 			cache_del(r->exps, &x->tuple, x->zone);
-			if (len > 0)
-				repl_queue_event(r, HAFW_EV_DESTROY, FRAME_EXP, blob, (size_t)len);
 		}
 		return;
 	}
@@ -243,17 +259,9 @@ static void swept_flow(struct cache_entry *e, void *arg)
 static void swept_exp(struct cache_entry *e, void *arg)
 {
 	struct repl *r = arg;
-	struct hafw_exp x;
-	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
-	int len;
 
 	r->st.resync_removed++;
-	if (hafw_exp_decode(e->blob, e->len, &x) == 0) {
-		x.present = 0;
-		len = hafw_exp_encode(&x, blob, sizeof(blob));
-		if (len > 0)
-			repl_queue_event(r, HAFW_EV_DESTROY, FRAME_EXP, blob, (size_t)len);
-	}
+	destroy_exp_entry(r, e);
 }
 
 /* Dump the tracker and reconcile the internal cache with it: entries the

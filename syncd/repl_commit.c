@@ -12,32 +12,51 @@
 
 struct commit_ctx {
 	struct repl *r;
-	bool with_master;
 	uint32_t now;
 	uint64_t n, errors;
+	/* flows that name a master wait for the second batch; they are few
+	 * (FTP data, SIP media), so they are remembered, not searched for */
+	struct cache_entry **later;
+	size_t nlater, cap;
 };
+
+static void put_flow(struct commit_ctx *c, struct cache_entry *e, struct hafw_flow *f)
+{
+	int ret;
+
+	/* the peer's clock ran while the entry waited here */
+	if (f->present & HAFW_FA_TIMEOUT)
+		f->timeout = repl_aged(f->timeout, e->stamp, c->now);
+	ret = c->r->tops->put_flow(c->r->trk, f);
+	c->errors += ret < 0 ? 1 : (uint64_t)ret;
+	c->n++;
+}
 
 static int commit_flow(struct cache_entry *e, void *arg)
 {
 	struct commit_ctx *c = arg;
 	struct hafw_flow f;
-	int ret;
 
 	if (hafw_flow_decode(e->blob, e->len, &f) < 0) {
 		c->errors++;
 		return 0;
 	}
-	if (!!(f.present & HAFW_FA_MASTER) != c->with_master)
+	if (f.present & HAFW_FA_MASTER) {
+		if (c->nlater == c->cap) {
+			size_t cap = c->cap ? c->cap * 2 : 64;
+			struct cache_entry **n = realloc(c->later, cap * sizeof(*n));
+
+			if (!n) {
+				c->errors++;
+				return 0;
+			}
+			c->later = n;
+			c->cap = cap;
+		}
+		c->later[c->nlater++] = e;
 		return 0;
-	/* the peer's clock ran while the entry waited here */
-	if (f.present & HAFW_FA_TIMEOUT)
-		f.timeout = repl_aged(f.timeout, e->stamp, c->now);
-	ret = c->r->tops->put_flow(c->r->trk, &f);
-	if (ret < 0)
-		c->errors++;
-	else
-		c->errors += (uint64_t)ret;
-	c->n++;
+	}
+	put_flow(c, e, &f);
 	return 0;
 }
 
@@ -73,14 +92,21 @@ int repl_commit(struct repl *r, struct repl_commit_result *res)
 	 * the reconciling dump scheduled below. */
 	muted = r->tops->mute_events(r->trk, true) == 0;
 
-	/* masters before the flows and expectations that name them */
-	for (int pass = 0; pass < 2; pass++) {
-		c.with_master = pass == 1;
-		for (int i = 0; i < r->npeers; i++)
-			cache_walk(r->peers[i].flows, commit_flow, &c);
-		ret = r->tops->sink_flush(r->trk);
-		c.errors += ret < 0 ? 0 : (uint64_t)ret;
+	/* masters before the flows and expectations that name them; the peer
+	 * caches do not change while this runs, so remembered entries stay */
+	for (int i = 0; i < r->npeers; i++)
+		cache_walk(r->peers[i].flows, commit_flow, &c);
+	ret = r->tops->sink_flush(r->trk);
+	c.errors += ret < 0 ? 0 : (uint64_t)ret;
+	for (size_t i = 0; i < c.nlater; i++) {
+		struct hafw_flow f;
+
+		if (hafw_flow_decode(c.later[i]->blob, c.later[i]->len, &f) == 0)
+			put_flow(&c, c.later[i], &f);
 	}
+	free(c.later);
+	ret = r->tops->sink_flush(r->trk);
+	c.errors += ret < 0 ? 0 : (uint64_t)ret;
 	nflows = c.n;
 	c.n = 0;
 	for (int i = 0; i < r->npeers; i++)

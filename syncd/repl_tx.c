@@ -98,14 +98,6 @@ void repl_hb_cb(evutil_socket_t fd, short what, void *arg)
 
 #define ANNOUNCE_SLICE 2048
 
-/* What remains of a timeout that was read `stamp` seconds ago. */
-uint32_t repl_aged(uint32_t timeout, uint32_t stamp, uint32_t now)
-{
-	uint32_t age = now - stamp;
-
-	return timeout > age + 1 ? timeout - age : 1;
-}
-
 /* Cached entries hold the timeout of their last event: send what is left. */
 static int announce_entry_flow(struct cache_entry *e, void *arg)
 {

@@ -46,8 +46,6 @@ struct tracker_ops {
 	 * the table's own speed; events missed meanwhile are recovered by a
 	 * dump after resuming. */
 	int (*mute_events)(struct tracker *t, bool mute);
-	/* Remove every flow and expectation from the tracker. */
-	int (*flush_table)(struct tracker *t);
 	/* Fills up to max named counters; returns how many. */
 	int (*stats)(struct tracker *t, struct tracker_stat *out, int max);
 };

@@ -627,21 +627,6 @@ static int kernel_sink_flush(struct tracker *t)
 	return sink_send(t);
 }
 
-static int kernel_flush_table(struct tracker *t)
-{
-	int ret = 0;
-
-	ret += sink_send(t);
-	put_msg(t, NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_DELETE, NLM_F_ACK, AF_UNSPEC);
-	t->pend[t->npend++] = (struct pending){.kind = P_FLOW_DEL};
-	mnl_nlmsg_batch_next(t->batch);
-	put_msg(t, NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, AF_UNSPEC);
-	t->pend[t->npend++] = (struct pending){.kind = P_FLOW_DEL};
-	mnl_nlmsg_batch_next(t->batch);
-	ret += sink_send(t);
-	return ret;
-}
-
 static const unsigned ev_groups[] = {
     NFNLGRP_CONNTRACK_NEW,     NFNLGRP_CONNTRACK_UPDATE,      NFNLGRP_CONNTRACK_DESTROY,
     NFNLGRP_CONNTRACK_EXP_NEW, NFNLGRP_CONNTRACK_EXP_DESTROY,
@@ -734,9 +719,8 @@ static int kernel_open(struct tracker **out, const struct hafw_config *cfg, stru
 	t->batch_buf = malloc(BATCH_BUF);
 	/* messages per sendmsg: tracker.commit_batch, within BATCH_LIMIT bytes */
 	t->max_pend = (unsigned)cfg->commit_batch;
-	/* + 2: a table flush queues its two messages into an empty batch */
-	t->pend = malloc(sizeof(*t->pend) * (t->max_pend + 2));
-	t->retry_list = malloc(sizeof(*t->retry_list) * (t->max_pend + 2));
+	t->pend = malloc(sizeof(*t->pend) * t->max_pend);
+	t->retry_list = malloc(sizeof(*t->retry_list) * t->max_pend);
 	t->rxbuf = malloc(MNL_SOCKET_BUFFER_SIZE * 4);
 	if (!t->batch_buf || !t->pend || !t->retry_list || !t->rxbuf)
 		goto err;
@@ -755,7 +739,7 @@ static int kernel_open(struct tracker **out, const struct hafw_config *cfg, stru
 		goto err;
 	set_rcvbuf(t->dump_nl, 8 << 20);
 	set_rcvbuf(t->sink_nl, 8 << 20);
-	/* a dump must see every entry, not only those of zone 0 */
+	/* refusals of the sink come with the kernel's reason (extended ACK) */
 	setsockopt(mnl_socket_get_fd(t->sink_nl), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
 	t->ev_read =
 	    event_new(base, mnl_socket_get_fd(t->ev_nl), EV_READ | EV_PERSIST, ev_readable, t);
@@ -780,6 +764,5 @@ const struct tracker_ops tracker_kernel_ops = {
     .put_exp = kernel_put_exp,
     .sink_flush = kernel_sink_flush,
     .mute_events = kernel_mute_events,
-    .flush_table = kernel_flush_table,
     .stats = kernel_stats,
 };

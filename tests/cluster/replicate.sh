@@ -101,6 +101,11 @@ udp_in_b() { ctl b --json flows --external | python3 -c "
 import json,sys; print(sum(1 for f in json.load(sys.stdin)['flows'] if f['orig']['proto']=='udp'))"; }
 check "no UDP flow left in B's external cache" eq "$(udp_in_b)" 0
 
+# Expectation destroys: a flush of A's expectations empties B's copy.
+nsx a conntrack -F expect >/dev/null 2>&1
+check "expectation destroys reach B's external cache" \
+	wait_for 10 "B exps = 0" eval '[ "$(external_exps b)" = 0 ]'
+
 # B's kernel still holds the UDP flows of the first commit (a commit adds,
 # the peer's destroys reach B's cache, not B's kernel): start B's kernel
 # over from its cache so the control below starts from equal tables.

@@ -15,8 +15,6 @@ K=5
 hafw_node a 1
 hafw_node b 2
 hafw_node c 3
-node_ruleset a
-node_ruleset b
 hafw_start a 1
 hafw_start b 2
 

@@ -13,8 +13,6 @@ LIMIT_MS=${LIMIT_MS:-2000}
 
 hafw_node a 1
 hafw_node b 2
-node_ruleset a
-node_ruleset b
 hafw_start a 1
 hafw_start b 2
 

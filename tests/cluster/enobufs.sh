@@ -11,8 +11,6 @@ N=${N:-60000}
 
 hafw_node a 1
 hafw_node b 2
-node_ruleset a
-node_ruleset b
 HAFW_TRACKER_OPTS='netlink_buffer = 65536; netlink_buffer_max = 65536;' hafw_config a 1
 hafw_start a 1
 hafw_start b 2

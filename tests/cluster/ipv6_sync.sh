@@ -9,8 +9,6 @@ export HAFW_GROUP=ff12::4841:4657
 hafw_node a 1
 hafw_node b 2
 hafw_node c 3
-node_ruleset a
-node_ruleset b
 hafw_start a 1
 hafw_start b 2
 HAFW_GROUP=ff12::dead hafw_config c 3

@@ -8,8 +8,6 @@ hafw_init latepeer
 N=${N:-20000}
 hafw_node a 1
 hafw_node b 2
-node_ruleset a
-node_ruleset b
 hafw_start a 1
 nsx a "$CTTOOL" mixed 400 --exp 10 --no-labels >/dev/null
 nsx a "$CTTOOL" gen "$N" --src 10.80.0.0 >/dev/null

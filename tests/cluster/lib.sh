@@ -63,7 +63,7 @@ hafw_init() {
 }
 
 # hafw_node NAME INDEX: a namespace with sync0 (192.168.77.INDEX/24 and
-# fd77::INDEX/64) attached to the hub bridge. Prints nothing; the namespace
+# fd77::INDEX/64) attached to the hub bridge, and the node ruleset below. Prints nothing; the namespace
 # name is ${HAFW_PREFIX}NAME.
 hafw_node() {
 	local name=$1 idx=$2 ns=${HAFW_PREFIX}$1
@@ -75,6 +75,7 @@ hafw_node() {
 	ip -n "$ns" addr add "192.168.77.$idx/24" dev sync0
 	ip -n "$ns" addr add "fd77::$idx/64" dev sync0 nodad
 	ip -n "$ns" link set sync0 up
+	node_ruleset "$name"
 }
 
 ns_of() { echo "${HAFW_PREFIX}$1"; }

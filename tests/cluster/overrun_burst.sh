@@ -12,8 +12,6 @@ hafw_init overrunburst
 N=${N:-200000}
 hafw_node a 1
 hafw_node b 2
-node_ruleset a
-node_ruleset b
 HAFW_TRACKER_OPTS='netlink_buffer = 1048576; netlink_buffer_max = 1048576;' hafw_config a 1
 hafw_start a 1
 hafw_start b 2

@@ -239,20 +239,8 @@ topo_up() {
 		ip -n "$ns" link set lo up
 		ip -n "$ns" addr add "192.168.77.$idx/24" dev sync0
 		ip -n "$ns" link set sync0 up
-		# the sync link is not tracked, as on a real cluster: the kernel
-		# tables hold the generated flows only
-		ip netns exec "$ns" nft -f - <<'EOF' || die "nft ruleset"
-table inet hafwbench {
-	chain raw_pre {
-		type filter hook prerouting priority raw; policy accept;
-		iifname "sync0" notrack
-	}
-	chain raw_out {
-		type filter hook output priority raw; policy accept;
-		oifname "sync0" notrack
-	}
-}
-EOF
+		# the sync link is not tracked: the tables hold the generated flows
+		ip netns exec "$ns" nft -f "$ROOT/tests/cluster/sync-notrack.nft" || die "nft ruleset"
 	done
 }
 

@@ -12,6 +12,7 @@ HAFW_BIN=${HAFW_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
 SYNCD=$HAFW_BIN/syncd/hafw-syncd
 HAFWCTL=$HAFW_BIN/syncd/hafwctl
 CTTOOL=$HAFW_BIN/tests/tools/hafw-cttool
+HAFW_CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 HAFW_PIDS=()
 HAFW_NETNS=()
@@ -190,16 +191,9 @@ exp_list() {
 # and a rule that uses ct label gives new flows the label extension; without
 # one the kernel silently drops labels (see PITFALLS.md).
 node_ruleset() {
+	nsx "$1" nft -f "$HAFW_CLUSTER_DIR/sync-notrack.nft"
 	nsx "$1" nft -f - <<'EOF'
 table inet hafwtest {
-	chain raw_pre {
-		type filter hook prerouting priority raw; policy accept;
-		iifname "sync0" notrack
-	}
-	chain raw_out {
-		type filter hook output priority raw; policy accept;
-		oifname "sync0" notrack
-	}
 	chain c {
 		type filter hook forward priority 0; policy accept;
 		ct label 127 counter

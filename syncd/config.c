@@ -39,6 +39,13 @@ static const struct opt opts[] = {
     {"sync.heartbeat_ms", O_INT, OFF(sync_heartbeat_ms), 0, 50, 60000, false},
     {"sync.ttl", O_INT, OFF(sync_ttl), 0, 1, 255, false},
     {"sync.rcvbuf", O_INT, OFF(sync_rcvbuf), 0, 65536, 1 << 30, false},
+    {"sync.sndbuf", O_INT, OFF(sync_sndbuf), 0, 65536, 1 << 30, false},
+    {"sync.send_queue", O_INT, OFF(sync_send_queue), 0, 16, 1 << 20, false},
+    {"sync.dead_interval_ms", O_INT, OFF(sync_dead_interval_ms), 0, 100, 3600000, false},
+    {"sync.max_peers", O_INT, OFF(sync_max_peers), 0, 1, 1024, false},
+    {"sync.peer_expire_s", O_INT, OFF(sync_peer_expire_s), 0, 1, 30 * 86400, false},
+    {"sync.max_entries", O_INT, OFF(sync_max_entries), 0, 0, 1 << 28, false},
+    {"sync.tombstone_ms", O_INT, OFF(sync_tombstone_ms), 0, 100, 3600000, false},
     {"filter.ignore_local", O_BOOL, OFF(ignore_local), 0, 0, 0, false},
     {"log.syslog", O_BOOL, OFF(log_syslog), 0, 0, 0, false},
     {"log.level", O_STR, OFF(log_level), SZ(log_level), 1, 0, false},
@@ -77,6 +84,8 @@ static const struct list_opt lists[] = {
 };
 
 static const char *const groups[] = {"node", "control", "tracker", "sync", "filter", "log"};
+/* top-level settings that are lists, not groups */
+static const char *const top_lists[] = {"peers"};
 
 void config_defaults(struct hafw_config *c)
 {
@@ -90,6 +99,13 @@ void config_defaults(struct hafw_config *c)
 	c->sync_heartbeat_ms = 1000;
 	c->sync_ttl = 1;
 	c->sync_rcvbuf = 16 << 20;
+	c->sync_sndbuf = 4 << 20;
+	c->sync_send_queue = 4096;
+	c->sync_dead_interval_ms = 3000;
+	c->sync_max_peers = 32;
+	c->sync_peer_expire_s = 600;
+	c->sync_max_entries = 0;
+	c->sync_tombstone_ms = 30000;
 	c->ignore_local = true;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 }
@@ -176,6 +192,9 @@ static void check_unknown(config_t *cfg, const char *file, struct errbuf *e)
 		const char *gname = config_setting_name(g);
 		bool found = false;
 
+		for (size_t k = 0; k < sizeof(top_lists) / sizeof(top_lists[0]); k++)
+			if (!strcmp(top_lists[k], gname))
+				goto next;
 		for (size_t k = 0; k < sizeof(groups) / sizeof(groups[0]); k++)
 			found |= !strcmp(groups[k], gname);
 		if (!found) {
@@ -195,7 +214,104 @@ static void check_unknown(config_t *cfg, const char *file, struct errbuf *e)
 				add_err(e, file_of(s, file), config_setting_source_line(s),
 				        "unknown option '%s.%s'", gname, config_setting_name(s));
 		}
+	next:;
 	}
+}
+
+/* One entry of "peers": { id = N; name = "..."; address = "..."; } */
+static void load_peer(config_setting_t *g, int idx, struct hafw_config *c, const char *file,
+                      struct errbuf *e)
+{
+	struct hafw_config_peer *p = &c->peers[c->n_peers];
+	int line = config_setting_source_line(g);
+	const char *name = NULL, *addr = NULL;
+	long long id = 0;
+	bool ok = true;
+
+	file = file_of(g, file);
+	memset(p, 0, sizeof(*p));
+	if (!config_setting_is_group(g)) {
+		add_err(e, file, line, "peers entry %d must be a group { id = ...; name = ...; }",
+		        idx);
+		return;
+	}
+	for (int j = 0; j < config_setting_length(g); j++) {
+		config_setting_t *s = config_setting_get_elem(g, j);
+		const char *k = config_setting_name(s);
+		int sl = config_setting_source_line(s);
+
+		if (!strcmp(k, "id") && (config_setting_type(s) == CONFIG_TYPE_INT ||
+		                         config_setting_type(s) == CONFIG_TYPE_INT64)) {
+			id = config_setting_get_int64(s);
+		} else if (!strcmp(k, "name") && config_setting_type(s) == CONFIG_TYPE_STRING) {
+			name = config_setting_get_string(s);
+		} else if (!strcmp(k, "address") && config_setting_type(s) == CONFIG_TYPE_STRING) {
+			addr = config_setting_get_string(s);
+		} else if (!strcmp(k, "id") || !strcmp(k, "name") || !strcmp(k, "address")) {
+			add_err(e, file, sl, "peers entry %d: '%s' must be %s, not %s", idx, k,
+			        strcmp(k, "id") ? "a string" : "an integer",
+			        type_name(config_setting_type(s)));
+			ok = false;
+		} else {
+			add_err(e, file, sl, "peers entry %d: unknown option '%s'", idx, k);
+			ok = false;
+		}
+	}
+	if (id < 1 || id > 0x7fffffff) {
+		add_err(e, file, line, "peers entry %d: 'id' is required, 1 to 2147483647", idx);
+		ok = false;
+	}
+	if (!name || !name[0] || strlen(name) >= sizeof(p->name)) {
+		add_err(e, file, line, "peers entry %d: 'name' is required, 1 to %zu characters",
+		        idx, sizeof(p->name) - 1);
+		ok = false;
+	}
+	if (addr) {
+		if (inet_pton(AF_INET, addr, p->addr) == 1) {
+			p->addr_len = 4;
+		} else if (inet_pton(AF_INET6, addr, p->addr) == 1) {
+			p->addr_len = 16;
+		} else {
+			add_err(e, file, line, "peers entry %d: address \"%s\" is not an IPv4 or IPv6 address",
+			        idx, addr);
+			ok = false;
+		}
+	}
+	for (int i = 0; ok && i < c->n_peers; i++) {
+		if (c->peers[i].id == id) {
+			add_err(e, file, line, "peers entry %d: id %lld is listed twice", idx, id);
+			ok = false;
+		} else if (!strcmp(c->peers[i].name, name)) {
+			add_err(e, file, line, "peers entry %d: name \"%s\" is listed twice", idx,
+			        name);
+			ok = false;
+		}
+	}
+	if (!ok)
+		return;
+	p->id = (int)id;
+	strcpy(p->name, name);
+	c->n_peers++;
+}
+
+static void load_peers(config_t *cfg, struct hafw_config *c, const char *file, struct errbuf *e)
+{
+	config_setting_t *s = config_lookup(cfg, "peers");
+
+	if (!s)
+		return;
+	if (!config_setting_is_list(s)) {
+		add_err(e, file_of(s, file), config_setting_source_line(s),
+		        "'peers' must be a list ( { id = ...; name = ...; }, ... )");
+		return;
+	}
+	if (config_setting_length(s) > CONFIG_MAX_PEERS) {
+		add_err(e, file_of(s, file), config_setting_source_line(s),
+		        "'peers' has more than %d entries", CONFIG_MAX_PEERS);
+		return;
+	}
+	for (int i = 0; i < config_setting_length(s); i++)
+		load_peer(config_setting_get_elem(s, i), i + 1, c, file, e);
 }
 
 static void load_opt(config_t *cfg, const struct opt *o, struct hafw_config *c, const char *file,
@@ -346,6 +462,27 @@ static void check_semantics(config_t *cfg, struct hafw_config *c, const char *fi
 	}
 	if (c->nl_rcvbuf_max < c->nl_rcvbuf)
 		c->nl_rcvbuf_max = c->nl_rcvbuf;
+	if (c->sync_dead_interval_ms <= c->sync_heartbeat_ms) {
+		s = config_lookup(cfg, "sync.dead_interval_ms");
+		if (!s)
+			s = config_lookup(cfg, "sync.heartbeat_ms");
+		add_err(e, file_of(s, file), s ? config_setting_source_line(s) : 0,
+		        "sync.dead_interval_ms (%d) must be longer than sync.heartbeat_ms (%d)",
+		        c->sync_dead_interval_ms, c->sync_heartbeat_ms);
+	}
+	for (int i = 0; i < c->n_peers; i++) {
+		if (c->peers[i].id != c->node_id)
+			continue;
+		s = config_lookup(cfg, "peers");
+		add_err(e, file_of(s, file), s ? config_setting_source_line(s) : 0,
+		        "peers entry %d has this node's own id %d", i + 1, c->node_id);
+	}
+	if (c->n_peers > c->sync_max_peers) {
+		s = config_lookup(cfg, "peers");
+		add_err(e, file_of(s, file), s ? config_setting_source_line(s) : 0,
+		        "'peers' lists %d peers, more than sync.max_peers (%d)", c->n_peers,
+		        c->sync_max_peers);
+	}
 }
 
 int config_load(const char *path, struct hafw_config *c, char *err, size_t errlen)
@@ -371,6 +508,7 @@ int config_load(const char *path, struct hafw_config *c, char *err, size_t errle
 		load_opt(&cfg, &opts[i], c, path, &e);
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
 		load_list(&cfg, &lists[i], c, path, &e);
+	load_peers(&cfg, c, path, &e);
 	check_semantics(&cfg, c, path, &e);
 	config_destroy(&cfg);
 	return e.count ? -1 : 0;

@@ -9,7 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_LIST 64
+#define CONFIG_MAX_LIST  64
+#define CONFIG_MAX_PEERS 64
+
+/* A peer named in the "peers" list: when the list exists, only these ids
+ * are accepted on the sync link (and, with an address, only from it). */
+struct hafw_config_peer {
+	int id;
+	char name[64];
+	uint8_t addr_len; /* 0: any address; 4 or 16 */
+	uint8_t addr[16];
+};
 
 struct hafw_config {
 	int node_id;
@@ -27,6 +37,15 @@ struct hafw_config {
 	int sync_heartbeat_ms;
 	int sync_ttl;
 	int sync_rcvbuf;
+	int sync_sndbuf;
+	int sync_send_queue;
+	int sync_dead_interval_ms;
+	int sync_max_peers;
+	int sync_peer_expire_s;
+	int sync_max_entries;
+	int sync_tombstone_ms;
+	struct hafw_config_peer peers[CONFIG_MAX_PEERS];
+	int n_peers;
 	bool ignore_local;
 	char ignore_addrs[CONFIG_MAX_LIST][64];
 	int n_ignore_addrs;

@@ -9,7 +9,8 @@
 struct cache {
 	struct cache_entry **buckets;
 	size_t nbuckets; /* power of two */
-	size_t count;
+	size_t count;    /* live entries */
+	size_t ntomb;
 	size_t bytes;
 	uint64_t seed;
 	uint16_t gen;
@@ -53,6 +54,7 @@ void cache_flush(struct cache *c)
 		c->buckets[i] = NULL;
 	}
 	c->count = 0;
+	c->ntomb = 0;
 	c->bytes = 0;
 }
 
@@ -106,8 +108,27 @@ static void grow(struct cache *c)
 	c->nbuckets = n;
 }
 
-int cache_put(struct cache *c, const struct hafw_tuple *key, uint16_t zone, const uint8_t *blob,
-              size_t len, uint32_t stamp)
+static void account(struct cache *c, const struct cache_entry *e, int sign)
+{
+	size_t sz = sizeof(*e) + e->len;
+
+	if (sign > 0) {
+		c->bytes += sz;
+		if (e->flags & CACHE_F_TOMB)
+			c->ntomb++;
+		else
+			c->count++;
+	} else {
+		c->bytes -= sz;
+		if (e->flags & CACHE_F_TOMB)
+			c->ntomb--;
+		else
+			c->count--;
+	}
+}
+
+static int put(struct cache *c, const struct hafw_tuple *key, uint16_t zone, const uint8_t *blob,
+               size_t len, uint32_t stamp, uint64_t version, uint8_t flags)
 {
 	uint32_t h = key_hash(c, key, zone);
 	struct cache_entry **pp = slot_of(c, key, zone, h);
@@ -116,9 +137,13 @@ int cache_put(struct cache *c, const struct hafw_tuple *key, uint16_t zone, cons
 	if (len > UINT16_MAX)
 		return -EMSGSIZE;
 	if (old && old->len == len) {
+		account(c, old, -1);
 		memcpy(old->blob, blob, len);
 		old->stamp = stamp;
 		old->gen = c->gen;
+		old->version = version;
+		old->flags = flags;
+		account(c, old, 1);
 		return 0;
 	}
 	e = malloc(sizeof(*e) + len);
@@ -128,46 +153,79 @@ int cache_put(struct cache *c, const struct hafw_tuple *key, uint16_t zone, cons
 	e->stamp = stamp;
 	e->key = *key;
 	e->zone = zone;
-	e->len = len;
+	e->len = (uint16_t)len;
 	e->gen = c->gen;
-	memcpy(e->blob, blob, len);
+	e->version = version;
+	e->flags = flags;
+	if (len)
+		memcpy(e->blob, blob, len);
 	if (old) {
 		e->next = old->next;
-		c->bytes -= sizeof(*old) + old->len;
+		account(c, old, -1);
 		free(old);
 	} else {
 		e->next = NULL;
-		c->count++;
 	}
 	*pp = e;
-	c->bytes += sizeof(*e) + len;
-	if (c->count > c->nbuckets)
+	account(c, e, 1);
+	if (c->count + c->ntomb > c->nbuckets)
 		grow(c);
 	return 0;
 }
 
-struct cache_entry *cache_find(const struct cache *c, const struct hafw_tuple *key, uint16_t zone)
+int cache_put(struct cache *c, const struct hafw_tuple *key, uint16_t zone, const uint8_t *blob,
+              size_t len, uint32_t stamp, uint64_t version)
+{
+	return put(c, key, zone, blob, len, stamp, version, 0);
+}
+
+int cache_put_tomb(struct cache *c, const struct hafw_tuple *key, uint16_t zone, uint32_t stamp,
+                   uint64_t version)
+{
+	return put(c, key, zone, NULL, 0, stamp, version, CACHE_F_TOMB);
+}
+
+struct cache_entry *cache_lookup(const struct cache *c, const struct hafw_tuple *key, uint16_t zone)
 {
 	return *slot_of(c, key, zone, key_hash(c, key, zone));
+}
+
+struct cache_entry *cache_find(const struct cache *c, const struct hafw_tuple *key, uint16_t zone)
+{
+	struct cache_entry *e = cache_lookup(c, key, zone);
+
+	return e && !(e->flags & CACHE_F_TOMB) ? e : NULL;
+}
+
+static void unlink_free(struct cache *c, struct cache_entry **pp)
+{
+	struct cache_entry *e = *pp;
+
+	*pp = e->next;
+	account(c, e, -1);
+	free(e);
 }
 
 bool cache_del(struct cache *c, const struct hafw_tuple *key, uint16_t zone)
 {
 	struct cache_entry **pp = slot_of(c, key, zone, key_hash(c, key, zone));
-	struct cache_entry *e = *pp;
+	bool live;
 
-	if (!e)
+	if (!*pp)
 		return false;
-	*pp = e->next;
-	c->count--;
-	c->bytes -= sizeof(*e) + e->len;
-	free(e);
-	return true;
+	live = !((*pp)->flags & CACHE_F_TOMB);
+	unlink_free(c, pp);
+	return live;
 }
 
 size_t cache_count(const struct cache *c)
 {
 	return c->count;
+}
+
+size_t cache_tombs(const struct cache *c)
+{
+	return c->ntomb;
 }
 
 size_t cache_bytes(const struct cache *c)
@@ -179,7 +237,11 @@ int cache_walk(struct cache *c, cache_walk_fn fn, void *arg)
 {
 	for (size_t i = 0; i < c->nbuckets; i++)
 		for (struct cache_entry *e = c->buckets[i]; e; e = e->next) {
-			int r = fn(e, arg);
+			int r;
+
+			if (e->flags & CACHE_F_TOMB)
+				continue;
+			r = fn(e, arg);
 			if (r)
 				return r;
 		}
@@ -193,8 +255,36 @@ bool cache_walk_some(struct cache *c, size_t *cursor, size_t max, cache_walk_fn 
 	/* a bucket is finished whole, so a long chain can overshoot max */
 	for (; *cursor < c->nbuckets && seen < max; (*cursor)++)
 		for (struct cache_entry *e = c->buckets[*cursor]; e; e = e->next, seen++)
-			fn(e, arg);
+			if (!(e->flags & CACHE_F_TOMB))
+				fn(e, arg);
 	return *cursor >= c->nbuckets;
+}
+
+size_t cache_expire_tombs(struct cache *c, size_t *cursor, size_t max, uint32_t older_than)
+{
+	size_t seen = 0, n = 0;
+
+	if (!c->ntomb)
+		return 0;
+	for (size_t b = 0; b < c->nbuckets && seen < max; b++) {
+		struct cache_entry **pp;
+
+		if (*cursor >= c->nbuckets)
+			*cursor = 0;
+		pp = &c->buckets[(*cursor)++];
+		while (*pp) {
+			struct cache_entry *e = *pp;
+
+			seen++;
+			if ((e->flags & CACHE_F_TOMB) && (int32_t)(e->stamp - older_than) < 0) {
+				unlink_free(c, pp);
+				n++;
+				continue;
+			}
+			pp = &e->next;
+		}
+	}
+	return n;
 }
 
 void cache_gen_begin(struct cache *c)
@@ -202,32 +292,47 @@ void cache_gen_begin(struct cache *c)
 	c->gen++;
 }
 
+uint16_t cache_gen(const struct cache *c)
+{
+	return c->gen;
+}
+
 void cache_touch(struct cache *c, struct cache_entry *e)
 {
 	e->gen = c->gen;
 }
 
-size_t cache_gen_sweep(struct cache *c, void (*fn)(struct cache_entry *e, void *arg), void *arg)
+bool cache_gen_sweep_some(struct cache *c, size_t *cursor, size_t max,
+                          void (*fn)(struct cache_entry *e, void *arg), void *arg, size_t *n)
 {
-	size_t n = 0;
+	size_t seen = 0;
 
-	for (size_t i = 0; i < c->nbuckets; i++) {
-		struct cache_entry **pp = &c->buckets[i];
+	for (; *cursor < c->nbuckets && seen < max; (*cursor)++) {
+		struct cache_entry **pp = &c->buckets[*cursor];
 
 		while (*pp) {
 			struct cache_entry *e = *pp;
+
+			seen++;
 			if (e->gen == c->gen) {
 				pp = &e->next;
 				continue;
 			}
-			*pp = e->next;
-			if (fn)
-				fn(e, arg);
-			c->count--;
-			c->bytes -= sizeof(*e) + e->len;
-			free(e);
-			n++;
+			if (!(e->flags & CACHE_F_TOMB)) {
+				if (fn)
+					fn(e, arg);
+				(*n)++;
+			}
+			unlink_free(c, pp);
 		}
 	}
+	return *cursor >= c->nbuckets;
+}
+
+size_t cache_gen_sweep(struct cache *c, void (*fn)(struct cache_entry *e, void *arg), void *arg)
+{
+	size_t cursor = 0, n = 0;
+
+	cache_gen_sweep_some(c, &cursor, SIZE_MAX, fn, arg, &n);
 	return n;
 }

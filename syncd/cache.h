@@ -1,8 +1,13 @@
 /* Hash table of tracked objects keyed by (tuple, zone).
  *
- * An entry stores its key and the object's protobuf encoding, not the C
- * model: about 100 bytes per IPv4 flow instead of ~300, and a bulk resync
- * copies stored bytes straight into frames. */
+ * An entry stores its key, the version of the change that last wrote it,
+ * and the object's protobuf encoding, not the C model: about 100 bytes per
+ * IPv4 flow instead of ~300, and an announce copies stored bytes straight
+ * into frames.
+ *
+ * A tombstone is an entry without an object: the key and the version of
+ * the destroy, kept for a while so that a late copy of the destroyed entry
+ * cannot bring it back. Walks and counts see live entries only. */
 #ifndef HAFW_CACHE_H
 #define HAFW_CACHE_H
 
@@ -12,14 +17,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+enum { CACHE_F_TOMB = 1 };
+
 struct cache_entry {
 	struct cache_entry *next;
+	uint64_t version;
 	uint32_t hash;
 	uint32_t stamp; /* monotonic seconds when last written */
 	struct hafw_tuple key;
 	uint16_t zone;
 	uint16_t len;
-	uint16_t gen; /* reconciliation generation */
+	uint16_t gen; /* reconciliation / restart generation */
+	uint8_t flags;
 	uint8_t blob[];
 };
 
@@ -28,31 +37,59 @@ struct cache;
 struct cache *cache_new(size_t buckets_hint, uint64_t seed);
 void cache_free(struct cache *c);
 
-/* Insert or replace. Returns 0, or -ENOMEM (the old entry is kept then). */
+/* Insert or replace (a tombstone too). Returns 0, or -ENOMEM (the old entry
+ * is kept then). */
 int cache_put(struct cache *c, const struct hafw_tuple *key, uint16_t zone, const uint8_t *blob,
-              size_t len, uint32_t stamp);
+              size_t len, uint32_t stamp, uint64_t version);
+/* Replace the entry by a tombstone (or add one). Returns 0 or -ENOMEM. */
+int cache_put_tomb(struct cache *c, const struct hafw_tuple *key, uint16_t zone, uint32_t stamp,
+                   uint64_t version);
+/* The entry, live or tombstone (check e->flags). */
+struct cache_entry *cache_lookup(const struct cache *c, const struct hafw_tuple *key,
+                                 uint16_t zone);
+/* The live entry only. */
 struct cache_entry *cache_find(const struct cache *c, const struct hafw_tuple *key, uint16_t zone);
-/* Returns true when an entry was removed. */
+/* Removes a live entry or a tombstone. Returns true when it removed a live
+ * entry. */
 bool cache_del(struct cache *c, const struct hafw_tuple *key, uint16_t zone);
-size_t cache_count(const struct cache *c);
+size_t cache_count(const struct cache *c); /* live entries */
+size_t cache_tombs(const struct cache *c);
 size_t cache_bytes(const struct cache *c); /* memory held, for stats */
 void cache_flush(struct cache *c);
 
-/* Walk every entry; the callback may not modify the cache. A non-zero
+/* Walk every live entry; the callback may not modify the cache. A non-zero
  * return stops the walk and is returned. */
 typedef int (*cache_walk_fn)(struct cache_entry *e, void *arg);
 int cache_walk(struct cache *c, cache_walk_fn fn, void *arg);
 
-/* Resumable walk: visits up to max entries from bucket *cursor on and
- * advances it. Returns true once the whole table has been visited. Entries
- * added meanwhile may or may not be visited; a growth in between may visit
- * some twice, never skip one. */
+/* Resumable walk of live entries: visits up to about max entries from
+ * bucket *cursor on and advances it. Returns true once the whole table has
+ * been visited. Between calls the cache may change: entries added meanwhile
+ * may or may not be visited; a growth in between may visit some twice,
+ * never skip one. */
 bool cache_walk_some(struct cache *c, size_t *cursor, size_t max, cache_walk_fn fn, void *arg);
 
-/* Reconciliation: start a generation, touch what is still there, then sweep
- * the rest (the callback sees each entry before it is freed). */
+/* Remove tombstones written before `older_than` (monotonic s), visiting up
+ * to max buckets' worth of entries from *cursor; wraps around. Returns how
+ * many were removed. */
+size_t cache_expire_tombs(struct cache *c, size_t *cursor, size_t max, uint32_t older_than);
+
+/* Reconciliation: start a generation (every entry is now "old"), writes
+ * and touches make entries current, then sweep the old ones. */
 void cache_gen_begin(struct cache *c);
+uint16_t cache_gen(const struct cache *c);
 void cache_touch(struct cache *c, struct cache_entry *e);
+static inline bool cache_is_current(const struct cache *c, const struct cache_entry *e)
+{
+	return e->gen == cache_gen(c);
+}
+/* Sweep old entries from *cursor on, up to about max entries visited; the
+ * callback sees each old live entry before it is freed (tombstones go
+ * silently). Returns true when the table has been swept to its end; *n
+ * counts the live entries removed. */
+bool cache_gen_sweep_some(struct cache *c, size_t *cursor, size_t max,
+                          void (*fn)(struct cache_entry *e, void *arg), void *arg, size_t *n);
+/* The whole sweep in one call (tests, small tables). */
 size_t cache_gen_sweep(struct cache *c, void (*fn)(struct cache_entry *e, void *arg), void *arg);
 
 #endif

@@ -33,28 +33,29 @@ void frame_init(struct frame_builder *fb, uint8_t *buf, size_t cap)
 	fb->events = 0;
 }
 
-static size_t event_body_len(size_t blob_len)
+static size_t event_body_len(size_t blob_len, uint64_t version)
 {
-	/* type: tag + 1-byte varint; object: tag + length + bytes */
-	return 2 + 1 + varint_len(blob_len) + blob_len;
+	/* type: tag + 1-byte varint; object: tag + length + bytes; version:
+	 * tag + varint */
+	return 2 + 1 + varint_len(blob_len) + blob_len + (version ? 1 + varint_len(version) : 0);
 }
 
-size_t frame_event_size(size_t blob_len)
+size_t frame_event_size(size_t blob_len, uint64_t version)
 {
-	size_t body = event_body_len(blob_len);
+	size_t body = event_body_len(blob_len, version);
 
 	return 1 + varint_len(body) + body;
 }
 
 int frame_add(struct frame_builder *fb, int ev_type, enum frame_obj obj, const uint8_t *blob,
-              size_t len)
+              size_t len, uint64_t version)
 {
-	size_t body = event_body_len(len);
+	size_t body = event_body_len(len, version);
 	uint8_t *p;
 
 	if (ev_type < 1 || ev_type > 127)
 		return -EINVAL;
-	if (fb->used + frame_event_size(len) > fb->cap)
+	if (fb->used + frame_event_size(len, version) > fb->cap)
 		return -ENOSPC;
 	p = fb->buf + fb->used;
 	*p++ = (1 << 3) | 2; /* Frame.events, length-delimited */
@@ -65,6 +66,10 @@ int frame_add(struct frame_builder *fb, int ev_type, enum frame_obj obj, const u
 	p = put_varint(p, len);
 	memcpy(p, blob, len);
 	p += len;
+	if (version) {
+		*p++ = (4 << 3) | 0; /* Event.version, varint */
+		p = put_varint(p, version);
+	}
 	fb->used = p - fb->buf;
 	fb->events++;
 	return 0;
@@ -77,6 +82,7 @@ static int event_decode(const Hafw__Event *ev, struct frame_event *out)
 	    !ev->flow == !ev->exp)
 		return -EINVAL;
 	out->type = (int)ev->type;
+	out->version = ev->has_version ? ev->version : 0;
 	if (ev->flow) {
 		out->obj = FRAME_FLOW;
 		return hafw_flow_from_pb(ev->flow, &out->u.flow);

@@ -21,18 +21,19 @@ struct frame_builder {
 };
 
 void frame_init(struct frame_builder *fb, uint8_t *buf, size_t cap);
-/* Appends one Event. Returns 0, or -ENOSPC when it does not fit (the frame
- * is unchanged: flush it and retry). */
+/* Appends one Event with its version (0: none). Returns 0, or -ENOSPC when
+ * it does not fit (the frame is unchanged: flush it and retry). */
 int frame_add(struct frame_builder *fb, int ev_type, enum frame_obj obj, const uint8_t *blob,
-              size_t len);
-/* Bytes one event of this size adds to a frame. */
-size_t frame_event_size(size_t blob_len);
+              size_t len, uint64_t version);
+/* Bytes one event of this size and version adds to a frame. */
+size_t frame_event_size(size_t blob_len, uint64_t version);
 
 /* One event of a received frame, decoded and validated. A destroy carries
  * only the key (tuples and zone). */
 struct frame_event {
 	int type; /* HAFW_EV_NEW, _UPDATE or _DESTROY */
 	enum frame_obj obj;
+	uint64_t version; /* 0 when the sender gave none */
 	union {
 		struct hafw_flow flow;
 		struct hafw_exp exp;

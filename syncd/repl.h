@@ -2,53 +2,107 @@
  * caches updated; commit moves external caches into the tracker.
  *
  * It sees only the flow model, the tracker and channel ops, and the caches;
- * never netlink, sockets or OpenSSL. */
+ * never netlink, sockets or OpenSSL (the build checks it). Everything it
+ * does runs in bounded slices on the caller's libevent loop; time comes
+ * from a clock the caller may replace (tests do). */
 #ifndef HAFW_REPL_H
 #define HAFW_REPL_H
 
 #include "cache.h"
 #include "chan.h"
 #include "filter.h"
+#include "seqwin.h"
 #include "tracker.h"
 #include "wire.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define REPL_MAX_PEERS 32
-
 enum repl_role { REPL_ROLE_UNKNOWN = 0, REPL_ROLE_PRIMARY, REPL_ROLE_BACKUP, REPL_ROLE_FAULT };
+
+/* Why a datagram or an event from a peer was not applied; each has its
+ * counter (per peer where a peer is known, else node-wide). */
+struct repl_peer_stats {
+	uint64_t dgrams, frames, events, heartbeats;
+	uint64_t lost_dgrams;   /* numbers that never arrived */
+	uint64_t dup_dgrams;    /* seen before: dropped */
+	uint64_t late_dgrams;   /* reordered, applied */
+	uint64_t stale_dgrams;  /* older than the window: dropped */
+	uint64_t stale_epoch;   /* from an earlier run of the peer: dropped */
+	uint64_t stale_events;  /* older version than the one held */
+	uint64_t resurrections; /* late copy of a destroyed entry: refused */
+	uint64_t cap_refused;   /* the peer's cache is full */
+	uint64_t bad_frames, bad_events, bad_heartbeats;
+	uint64_t restarts;       /* new epochs seen */
+	uint64_t restart_swept;  /* entries of an old epoch the new one lacked */
+	uint64_t sweeps_skipped; /* full state incomplete: old entries kept */
+	uint64_t name_mismatch;  /* heartbeat name differs from the config */
+	uint64_t went_down;
+	uint64_t window_resets; /* long run of stale numbers: window followed the sender */
+	uint64_t nomem;
+};
 
 struct repl_peer {
 	uint32_t id;
 	char name[64];
+	bool configured;           /* listed in "peers": never expires */
+	struct chan_addr cfg_addr; /* len 0: any source */
+	struct chan_addr addr;     /* where its datagrams come from */
+	bool up;
 	enum repl_role role;
-	uint64_t boot_id;
-	uint32_t last_seq;
-	bool seq_valid;
+	uint32_t epoch;
+	bool epoch_valid;
+	uint64_t epoch_seen_ms; /* last datagram of the current epoch */
+	struct seqwin win;
+	uint32_t prev_hb_seq;
+	bool prev_hb_valid;
+	/* a restart marked the caches; old entries go once the new epoch's
+	 * full state is confirmed complete */
+	bool sweep_pending, sweeping, need_full;
+	bool synced; /* its full state of this epoch arrived complete */
+	unsigned stale_run;
+	size_t sweep_cursor_f, sweep_cursor_x;
 	uint64_t last_seen_ms;
+	uint64_t up_since_ms;
 	uint32_t hb_flows, hb_exps; /* what the peer says it holds */
 	struct cache *flows;
 	struct cache *exps;
-	uint64_t frames, events, lost_dgrams, restarts;
+	size_t gc_cursor_f, gc_cursor_x;
+	struct repl_peer_stats st;
 };
 
 struct repl_stats {
 	uint64_t local_new, local_update, local_destroy, local_exp_new, local_exp_destroy;
+	uint64_t destroy_unknown; /* destroy of a flow the cache did not hold: sent anyway */
+	uint64_t update_reads;    /* update of a flow the cache lacked: read from the tracker */
+	uint64_t update_reads_stale, update_reads_failed;
 	uint64_t filtered;
 	uint64_t encode_errors;
 	uint64_t frames_sent, events_sent, heartbeats_sent, send_errors;
 	uint64_t dgrams_received, own_dgrams, bad_dgrams[HAFW_WIRE_NERR];
-	uint64_t bad_frames, bad_events, peers_refused;
+	uint64_t peers_refused_unknown, peers_refused_source, peers_refused_full,
+	    peers_refused_rate;
+	uint64_t peers_expired, peers_evicted;
+	uint64_t version_future; /* a version far ahead of our clock: not followed */
+	uint64_t nack_ignored;
 	uint64_t events_received, heartbeats_received;
-	uint64_t resyncs, resync_added, resync_removed, resync_changed, announces;
-	uint64_t commits, commit_flows, commit_exps, commit_errors;
+	uint64_t dumps, dumps_aborted, resync_added, resync_removed, resync_changed;
+	uint64_t announces, announces_merged, announce_requests;
+	uint64_t commits, commit_flows, commit_exps, commit_errors, commit_superseded;
 	uint64_t last_commit_us;
 	uint64_t cache_nomem;
+	uint64_t tombs_expired;
 };
 
 struct repl_commit_result {
-	uint64_t flows, exps, errors, usec;
+	uint64_t flows, exps, errors, superseded, usec;
+};
+
+/* Time as the core sees it; NULL members mean the system clocks. */
+struct repl_clock {
+	uint64_t (*mono_ms)(void *arg); /* monotonic milliseconds */
+	uint64_t (*wall_us)(void *arg); /* wall clock, microseconds */
+	void *arg;
 };
 
 struct repl;
@@ -57,19 +111,40 @@ struct event_base;
 
 struct repl *repl_new(const struct hafw_config *cfg, struct event_base *base,
                       const struct tracker_ops *tops, const struct chan_ops *cops,
-                      const struct hafw_filter *filter);
-/* Opens tracker and channel, dumps the tracker and announces its state.
- * Returns 0 or a negative errno; *what names the part that failed. */
+                      const struct hafw_filter *filter, const struct repl_clock *clock);
+/* Opens tracker and channel and starts the first dump (it completes on the
+ * loop). Returns 0 or a negative errno; *what names the part that failed. */
 int repl_start(struct repl *r, const char **what);
 void repl_free(struct repl *r);
 
-int repl_commit(struct repl *r, struct repl_commit_result *res);
-/* Drop cache contents; with tracker also flush the tracker's table. */
+/* Commit: write the newest copy of every peer's flows and expectations into
+ * the tracker, in slices; done() runs once it is complete (never from
+ * inside this call). Returns 0, or -EBUSY while a commit runs. */
+typedef void (*repl_commit_done_fn)(void *arg, int status, const struct repl_commit_result *res);
+int repl_commit_start(struct repl *r, repl_commit_done_fn done, void *arg);
+/* The waiter of the running commit went away: the commit goes on. */
+void repl_commit_forget(struct repl *r);
+bool repl_committing(const struct repl *r);
+
+/* Drop the internal cache and reconcile it with the tracker (a dump that
+ * re-announces everything); drop the peers' caches. */
 void repl_flush_internal(struct repl *r);
 void repl_flush_external(struct repl *r);
+/* Reconcile the internal cache with a dump of the tracker. */
+void repl_resync(struct repl *r);
 void repl_set_role(struct repl *r, enum repl_role role);
 enum repl_role repl_role(const struct repl *r);
 const char *repl_role_name(enum repl_role role);
+/* The filter the core applies; the caller may replace its local set
+ * (filter_set_local) as addresses come and go. */
+struct hafw_filter *repl_filter(struct repl *r);
+
+/* Send what is queued now instead of at the end of the flush interval. */
+void repl_flush_frames(struct repl *r);
+/* Periodic work (heartbeats, peer liveness, tombstone expiry, restart
+ * sweeps); the core's own timer calls it, tests call it after moving their
+ * clock. */
+void repl_tick(struct repl *r);
 
 /* Read-only views for the control socket. */
 const struct repl_stats *repl_get_stats(const struct repl *r);
@@ -78,9 +153,12 @@ struct cache *repl_internal_exps(struct repl *r);
 int repl_npeers(const struct repl *r);
 struct repl_peer *repl_peer_at(struct repl *r, int i);
 struct repl_peer *repl_peer_by_id(struct repl *r, uint32_t id);
+uint32_t repl_epoch(const struct repl *r);
+bool repl_dumping(const struct repl *r);
 int repl_tracker_stats(struct repl *r, struct tracker_stat *out, int max);
 int repl_chan_stats(struct repl *r, struct chan_stat *out, int max);
-uint64_t repl_now_ms(void);
-uint32_t repl_now_s(void);
+uint64_t repl_now_ms(const struct repl *r);
+/* Monotonic clock of the process, for callers without a repl. */
+uint64_t repl_mono_ms(void);
 
 #endif

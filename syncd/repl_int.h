@@ -1,7 +1,11 @@
-/* Internals shared by the replication core's files (repl.c: local events,
- * reconciliation, lifecycle; repl_tx.c: frames, heartbeats, announce;
- * repl_rx.c: datagrams from peers; repl_commit.c: commit). Nothing outside
- * the core includes this. */
+/* Internals shared by the replication core's files:
+ *   repl.c         lifecycle, clock and versions, periodic tick, views
+ *   repl_local.c   the tracker's events and dumps: the internal cache
+ *   repl_tx.c      frames, heartbeats, announces of the internal cache
+ *   repl_rx.c      datagrams from peers: epochs, windows, external caches
+ *   repl_peer.c    the peer table: admission, liveness, expiry
+ *   repl_commit.c  commit of the external caches into the tracker
+ * Nothing outside the core includes this. */
 #ifndef HAFW_REPL_INT_H
 #define HAFW_REPL_INT_H
 
@@ -9,6 +13,8 @@
 #include "repl.h"
 
 #include <event2/event.h>
+
+struct repl_commit;
 
 struct repl {
 	const struct hafw_config *cfg;
@@ -18,48 +24,104 @@ struct repl {
 	const struct chan_ops *cops;
 	struct chan *chan;
 	struct hafw_filter filter;
+	struct repl_clock clock;
 	struct cache *flows, *exps;
-	struct repl_peer peers[REPL_MAX_PEERS];
-	int npeers;
+	struct repl_peer **peers;
+	int npeers, maxpeers;
+	size_t cap; /* entries per peer cache */
 	struct repl_stats st;
 	enum repl_role role;
-	uint64_t boot_id, seed;
-	uint32_t seq;
-	bool dumping;
-	/* the next reconciling dump only learns, it announces nothing: it
-	 * follows a commit of what the peers sent us */
-	bool quiet_resync;
+	uint32_t epoch; /* this run; in every datagram header */
+	uint32_t seq;   /* last datagram number sent */
+	uint64_t seed;
+	uint64_t hlc; /* version clock (hybrid logical clock, µs) */
+
+	/* reconciliation with the tracker */
+	bool dumping, dump_again;
+	bool dump_full; /* the cache was empty: the dump announces everything */
+	uint32_t dump_full_from;
+	bool isweeping; /* sweeping what the last dump did not show */
+	size_t isweep_f, isweep_x;
+	struct event *dump_ev;
+	/* flows asked from the tracker because an update found no entry */
+	struct cache *pending_gets;
+
+	/* last complete transmission of the whole internal cache */
+	bool full_valid;
+	uint32_t full_from, full_to;
+	uint64_t full_done_ms;
+
+	/* announce of the internal cache to every peer, a slice per turn */
+	bool announcing, announce_again;
+	size_t ann_f, ann_x;
+	uint32_t ann_from;
+	struct event *announce_ev;
+
 	/* zones that hold flows: the kernel does not report an expectation's
 	 * zone, so it is found through its master */
 	uint64_t zones_seen[65536 / 64];
-
-	/* announcing the internal cache to a new peer, a slice per turn */
-	bool announcing;
-	size_t ann_flows, ann_exps;
-	struct event *announce_ev;
 
 	uint8_t *txbuf;
 	size_t max_dgram;
 	struct frame_builder fb;
 	bool flush_armed;
-	struct event *flush_ev, *hb_ev, *resync_ev;
+	struct event *flush_ev;
+
+	struct event *tick_ev, *work_ev;
+	uint64_t next_hb_ms;
+	/* discovery: new peers per time (token bucket) */
+	uint64_t disc_tokens_ms;
+	unsigned disc_tokens;
+
+	struct repl_commit *commit;
 };
 
-uint64_t repl_now_us(void);
+/* repl.c */
+uint32_t repl_now_s(const struct repl *r);
+uint64_t repl_wall_us(const struct repl *r);
+uint64_t repl_next_version(struct repl *r);
+void repl_observe_version(struct repl *r, uint64_t v);
 /* What remains of a timeout that was read at `stamp` (monotonic s). */
 uint32_t repl_aged(uint32_t timeout, uint32_t stamp, uint32_t now);
+/* Run repl_work() on the next turn. */
+void repl_kick_work(struct repl *r);
+
+/* repl_local.c */
+extern const struct tracker_events repl_tracker_cb;
+void repl_dump_request(struct repl *r);
+void repl_dump_cb(evutil_socket_t fd, short what, void *arg);
+bool repl_local_work(struct repl *r); /* true: more to do */
 
 /* repl_tx.c */
 void repl_send_frame(struct repl *r);
-void repl_queue_event(struct repl *r, int type, enum frame_obj obj, const uint8_t *blob,
-                      size_t len);
+void repl_queue_event(struct repl *r, int type, enum frame_obj obj, const uint8_t *blob, size_t len,
+                      uint64_t version);
 void repl_send_heartbeat(struct repl *r);
 void repl_start_announce(struct repl *r);
 void repl_flush_cb(evutil_socket_t fd, short what, void *arg);
-void repl_hb_cb(evutil_socket_t fd, short what, void *arg);
 void repl_announce_cb(evutil_socket_t fd, short what, void *arg);
+/* Encode and queue a destroy of the flow key / the cached expectation. */
+void repl_send_flow_destroy(struct repl *r, const struct hafw_tuple *key, uint16_t zone,
+                            uint64_t version);
+void repl_send_exp_destroy(struct repl *r, const struct cache_entry *e, uint64_t version);
 
 /* repl_rx.c */
 extern const struct chan_events repl_chan_cb;
+
+/* repl_peer.c */
+int repl_peers_init(struct repl *r);
+void repl_peers_free(struct repl *r);
+/* The peer for a datagram from id at addr, admitting it if allowed; NULL
+ * when refused (counted). */
+struct repl_peer *repl_peer_admit(struct repl *r, uint32_t id, const struct chan_addr *from);
+void repl_peer_seen(struct repl *r, struct repl_peer *p, const struct chan_addr *from);
+void repl_peer_set_down(struct repl *r, struct repl_peer *p);
+void repl_peers_tick(struct repl *r);
+bool repl_peers_work(struct repl *r); /* restart sweeps; true: more to do */
+size_t repl_peer_entries(const struct repl_peer *p);
+
+/* repl_commit.c */
+void repl_commit_sink_done(void *arg, unsigned failed);
+void repl_commit_free(struct repl *r);
 
 #endif

@@ -1,5 +1,11 @@
-/* Receive: validate each datagram, keep per-peer state and external
- * caches. Every refusal has its counter. */
+/* Receive: validate each datagram, follow each peer's epoch and sequence,
+ * and keep its external caches. Every refusal has its counter.
+ *
+ * Order of checks, cheapest first: header, sender (admission), epoch,
+ * sequence window, then the payload. A datagram of a new epoch is the
+ * peer's restart, handled once before the datagram is applied; entries of
+ * the old epoch are only marked then, and swept when the new epoch's full
+ * state is known to have arrived (repl_peer.c). */
 #include "repl_int.h"
 #include "config.h"
 #include "flow_pb.h"
@@ -9,74 +15,83 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* consecutive datagrams behind the window before the window follows the
+ * sender anyway (a corrupted sequence number must not silence a peer) */
+#define STALE_RUN_RESET 64
+
 static struct hafw_ratelimit rl_rx = HAFW_RATELIMIT_INIT(5, 5);
-
-/* ---- receive ---- */
-
-struct repl_peer *repl_peer_by_id(struct repl *r, uint32_t id)
-{
-	for (int i = 0; i < r->npeers; i++)
-		if (r->peers[i].id == id)
-			return &r->peers[i];
-	return NULL;
-}
-
-static struct repl_peer *peer_get(struct repl *r, uint32_t id)
-{
-	struct repl_peer *p = repl_peer_by_id(r, id);
-
-	if (p || r->npeers >= REPL_MAX_PEERS)
-		return p;
-	p = &r->peers[r->npeers];
-	memset(p, 0, sizeof(*p));
-	p->id = id;
-	p->flows = cache_new(1024, r->seed);
-	p->exps = cache_new(64, r->seed);
-	if (!p->flows || !p->exps) {
-		cache_free(p->flows);
-		cache_free(p->exps);
-		return NULL;
-	}
-	r->npeers++;
-	hafw_log(LOG_NOTICE, "new peer %u", id);
-	repl_start_announce(r);
-	return p;
-}
+static struct hafw_ratelimit rl_restart = HAFW_RATELIMIT_INIT(10, 5);
 
 struct rx_ctx {
 	struct repl *r;
 	struct repl_peer *p;
 };
 
-/* Each event stands on its own: a new or updated entry replaces what we
- * held, a destroy removes it. */
+/* Can a change of this version be written over entry e? An entry of an
+ * earlier epoch (not current in the generation) always yields: the new
+ * epoch's state replaces it. */
+static bool newer_or_equal(const struct cache *c, const struct cache_entry *e, uint64_t version)
+{
+	return !e || !cache_is_current(c, e) || version >= e->version;
+}
+
+static void apply_one(struct rx_ctx *x, struct cache *c, const struct hafw_tuple *key,
+                      uint16_t zone, const struct frame_event *ev, const uint8_t *blob, size_t len)
+{
+	struct repl *r = x->r;
+	struct repl_peer *p = x->p;
+	struct cache_entry *e = cache_lookup(c, key, zone);
+	int ret;
+
+	if (!newer_or_equal(c, e, ev->version)) {
+		if ((e->flags & CACHE_F_TOMB) && ev->type != HAFW_EV_DESTROY)
+			p->st.resurrections++;
+		else
+			p->st.stale_events++;
+		return;
+	}
+	if (!e && repl_peer_entries(p) >= r->cap) {
+		p->st.cap_refused++;
+		return;
+	}
+	/* a destroy leaves a tombstone, also for a key we never held: its
+	 * create may still be on the way */
+	if (ev->type == HAFW_EV_DESTROY)
+		ret = cache_put_tomb(c, key, zone, repl_now_s(r), ev->version);
+	else
+		ret = cache_put(c, key, zone, blob, len, repl_now_s(r), ev->version);
+	if (ret < 0) {
+		p->st.nomem++;
+		r->st.cache_nomem++;
+		return;
+	}
+	repl_observe_version(r, ev->version);
+}
+
 static void apply_event(const struct frame_event *ev, void *arg)
 {
-	struct rx_ctx *c = arg;
-	struct repl_peer *p = c->p;
+	struct rx_ctx *x = arg;
 	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
-	int len;
+	int len = 0;
 
 	if (ev->obj == FRAME_FLOW) {
 		const struct hafw_flow *f = &ev->u.flow;
 
-		if (ev->type == HAFW_EV_DESTROY) {
-			cache_del(p->flows, &f->orig, f->zone);
-		} else if ((len = hafw_flow_encode(f, blob, sizeof(blob))) > 0 &&
-		           cache_put(p->flows, &f->orig, f->zone, blob, (size_t)len, repl_now_s()) <
-		               0) {
-			c->r->st.cache_nomem++;
+		if (ev->type != HAFW_EV_DESTROY &&
+		    (len = hafw_flow_encode(f, blob, sizeof(blob))) < 0) {
+			x->p->st.bad_events++;
+			return;
 		}
+		apply_one(x, x->p->flows, &f->orig, f->zone, ev, blob, (size_t)len);
 	} else {
-		const struct hafw_exp *x = &ev->u.exp;
+		const struct hafw_exp *e = &ev->u.exp;
 
-		if (ev->type == HAFW_EV_DESTROY) {
-			cache_del(p->exps, &x->tuple, x->zone);
-		} else if ((len = hafw_exp_encode(x, blob, sizeof(blob))) > 0 &&
-		           cache_put(p->exps, &x->tuple, x->zone, blob, (size_t)len, repl_now_s()) <
-		               0) {
-			c->r->st.cache_nomem++;
+		if (ev->type != HAFW_EV_DESTROY &&
+		    (len = hafw_exp_encode(e, blob, sizeof(blob))) < 0) {
+			x->p->st.bad_events++;
+			return;
 		}
+		apply_one(x, x->p->exps, &e->tuple, e->zone, ev, blob, (size_t)len);
 	}
 }
 
@@ -87,28 +102,54 @@ static void rx_data(struct repl *r, struct repl_peer *p, const struct hafw_wire_
 	unsigned bad;
 	int n;
 
-	if (p->seq_valid && h->seq != p->last_seq + 1) {
-		int32_t d = (int32_t)(h->seq - p->last_seq);
-
-		if (d > 1)
-			p->lost_dgrams += (uint64_t)(d - 1);
-	}
-	p->last_seq = h->seq;
-	p->seq_valid = true;
 	n = frame_read(payload, h->len, apply_event, &c, &bad);
 	if (n < 0) {
-		r->st.bad_frames++;
+		p->st.bad_frames++;
 		hafw_log_rl(&rl_rx, LOG_WARNING, "peer %u: undecodable frame (seq %u)", p->id,
 		            h->seq);
 		return;
 	}
-	p->frames++;
-	p->events += (uint64_t)n;
+	p->st.frames++;
+	p->st.events += (uint64_t)n;
 	r->st.events_received += (uint64_t)n;
 	if (bad) {
-		r->st.bad_events += bad;
+		p->st.bad_events += bad;
 		hafw_log_rl(&rl_rx, LOG_WARNING, "peer %u: %u invalid events in frame %u", p->id,
 		            bad, h->seq);
+	}
+}
+
+/* A peer asks for our full state: answer with an announce, unless one runs
+ * or one just finished (the asker has not seen our heartbeat about it
+ * yet). */
+static void full_state_requested(struct repl *r)
+{
+	uint64_t now = repl_now_ms(r);
+
+	r->st.announce_requests++;
+	if (r->announcing || (r->full_valid && r->full_done_ms &&
+	                      now - r->full_done_ms < 2 * (uint64_t)r->cfg->sync_heartbeat_ms))
+		return;
+	repl_start_announce(r);
+}
+
+/* The peer's whole table is here once every datagram of its last full
+ * transmission arrived: then what an earlier epoch left can go. If any of
+ * it is missing, ask for another (need_full in our heartbeats). */
+static void check_full_state(struct repl *r, struct repl_peer *p, const Hafw__Heartbeat *hb)
+{
+	if (!p->sweep_pending || p->sweeping || !hb->has_full_from_seq || !hb->has_full_to_seq)
+		return;
+	if (seqwin_has_all(&p->win, hb->full_from_seq, hb->full_to_seq)) {
+		p->sweeping = true;
+		p->need_full = false;
+		p->sweep_cursor_f = p->sweep_cursor_x = 0;
+		repl_kick_work(r);
+		return;
+	}
+	if (!p->need_full) {
+		p->need_full = true;
+		p->st.sweeps_skipped++;
 	}
 }
 
@@ -118,40 +159,137 @@ static void rx_heartbeat(struct repl *r, struct repl_peer *p, const struct hafw_
 	Hafw__Heartbeat *hb = hafw__heartbeat__unpack(NULL, h->len, payload);
 
 	if (!hb || hb->node_id != h->sender) {
-		r->st.bad_frames++;
+		p->st.bad_heartbeats++;
 		if (hb)
 			hafw__heartbeat__free_unpacked(hb, NULL);
 		return;
 	}
 	r->st.heartbeats_received++;
-	if (hb->has_boot_id && p->boot_id && hb->boot_id != p->boot_id) {
-		/* it restarted: what it held before is not what it holds now, and
-		 * it announces its state again right after this heartbeat */
-		hafw_log(LOG_NOTICE, "peer %u restarted; dropping its %zu cached flows", p->id,
-		         cache_count(p->flows));
-		cache_flush(p->flows);
-		cache_flush(p->exps);
-		p->seq_valid = false;
-		p->restarts++;
-		repl_start_announce(r);
-	}
-	if (hb->has_boot_id)
-		p->boot_id = hb->boot_id;
+	p->st.heartbeats++;
 	if (hb->has_role && hb->role <= HAFW__ROLE__ROLE_FAULT)
 		p->role = (enum repl_role)hb->role;
-	if (hb->name)
+	if (hb->name && p->configured && strcmp(hb->name, p->name)) {
+		p->st.name_mismatch++;
+		hafw_log_rl(&rl_rx, LOG_WARNING,
+		            "peer %u calls itself \"%.63s\", configured as \"%s\"", p->id, hb->name,
+		            p->name);
+	} else if (hb->name) {
 		snprintf(p->name, sizeof(p->name), "%s", hb->name);
+	}
 	p->hb_flows = hb->flows;
 	p->hb_exps = hb->expectations;
+	/* tail loss: what the previous heartbeat was behind and still has not
+	 * come is given up */
+	if (p->prev_hb_valid)
+		p->st.lost_dgrams += seqwin_give_up(&p->win, p->prev_hb_seq);
+	p->prev_hb_seq = h->seq;
+	p->prev_hb_valid = true;
+	check_full_state(r, p, hb);
+	for (size_t i = 0; i < hb->n_need_full; i++)
+		if (hb->need_full[i] == (uint32_t)r->cfg->node_id)
+			full_state_requested(r);
 	hafw__heartbeat__free_unpacked(hb, NULL);
 }
 
-static void on_dgram(void *arg, const uint8_t *buf, size_t len)
+/* The peer runs a new epoch: it restarted. Its old state stays until the
+ * new state is complete (marked now, swept later), and it needs ours. */
+static void peer_restarted(struct repl *r, struct repl_peer *p, uint32_t epoch)
+{
+	p->st.restarts++;
+	hafw_log_rl(&rl_restart, LOG_NOTICE,
+	            "peer %u restarted (epoch %u -> %u); keeping its %zu flows until its state is "
+	            "complete",
+	            p->id, p->epoch, epoch, cache_count(p->flows));
+	p->epoch = epoch;
+	seqwin_reset(&p->win);
+	p->prev_hb_valid = false;
+	cache_gen_begin(p->flows);
+	cache_gen_begin(p->exps);
+	p->sweep_pending = true;
+	p->sweeping = false; /* a sweep of the epoch before would take new entries */
+	p->need_full = false;
+	p->synced = false;
+	repl_start_announce(r);
+}
+
+static bool check_epoch(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
+                        uint64_t now)
+{
+	int32_t d;
+
+	if (!p->epoch_valid) {
+		/* first contact: like a restart with nothing to keep */
+		p->epoch_valid = true;
+		p->epoch = h->epoch;
+		seqwin_reset(&p->win);
+		p->sweep_pending = true;
+		/* a dump that announces our whole table is on its way to it
+		 * already; if it missed the start, it asks (need_full) */
+		if (!(r->dumping && r->dump_full))
+			repl_start_announce(r);
+		return true;
+	}
+	d = seq_diff(h->epoch, p->epoch);
+	if (d == 0)
+		return true;
+	/* an earlier epoch is a late datagram of a run that is over, unless
+	 * the current epoch has been silent for a dead interval: then the
+	 * peer's wall clock went back across its restart */
+	if (d < 0 && now - p->epoch_seen_ms < (uint64_t)r->cfg->sync_dead_interval_ms) {
+		p->st.stale_epoch++;
+		return false;
+	}
+	peer_restarted(r, p, h->epoch);
+	return true;
+}
+
+static bool check_seq(struct repl_peer *p, uint32_t seq)
+{
+	uint64_t lost;
+
+	switch (seqwin_check(&p->win, seq, &lost)) {
+	case SEQWIN_NEW:
+		p->st.lost_dgrams += lost;
+		break;
+	case SEQWIN_LATE:
+		p->st.late_dgrams++;
+		break;
+	case SEQWIN_DUP:
+		p->st.dup_dgrams++;
+		p->stale_run = 0;
+		return false;
+	case SEQWIN_STALE:
+		p->st.stale_dgrams++;
+		if (++p->stale_run < STALE_RUN_RESET)
+			return false;
+		/* far behind for this long: the window, not the sender, is
+		 * wrong (a corrupted number moved it) */
+		p->st.window_resets++;
+		seqwin_reset(&p->win);
+		seqwin_check(&p->win, seq, &lost);
+		break;
+	}
+	p->stale_run = 0;
+	return true;
+}
+
+typedef void (*rx_fn)(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
+                      const uint8_t *payload);
+
+/* Dispatch by message type (the header parser already refused unknown
+ * types). NACK is answered by the reliability layer (next issue). */
+static const rx_fn rx_table[HAFW_MSG_MAX + 1] = {
+    [HAFW_MSG_DATA] = rx_data,
+    [HAFW_MSG_HEARTBEAT] = rx_heartbeat,
+};
+
+static void on_dgram(void *arg, const uint8_t *buf, size_t len, const struct chan_addr *from)
 {
 	struct repl *r = arg;
 	struct hafw_wire_hdr h;
 	enum hafw_wire_err err = hafw_wire_hdr_parse(buf, len, &h);
 	struct repl_peer *p;
+	uint64_t now;
 
 	r->st.dgrams_received++;
 	if (err != HAFW_WIRE_OK) {
@@ -164,17 +302,40 @@ static void on_dgram(void *arg, const uint8_t *buf, size_t len)
 		r->st.own_dgrams++;
 		return;
 	}
-	p = peer_get(r, h.sender);
-	if (!p) {
-		r->st.peers_refused++;
+	p = repl_peer_admit(r, h.sender, from);
+	if (!p)
 		return;
-	}
-	p->last_seen_ms = repl_now_ms();
-	if (h.type == HAFW_MSG_DATA)
-		rx_data(r, p, &h, buf + HAFW_WIRE_HDR_LEN);
-	else if (h.type == HAFW_MSG_HEARTBEAT)
-		rx_heartbeat(r, p, &h, buf + HAFW_WIRE_HDR_LEN);
-	/* NACK is answered by the reliability layer (next protocol step) */
+	now = repl_now_ms(r);
+	if (!check_epoch(r, p, &h, now) || !check_seq(p, h.seq))
+		return;
+	p->st.dgrams++;
+	p->epoch_seen_ms = now;
+	repl_peer_seen(r, p, from);
+	if (rx_table[h.type])
+		rx_table[h.type](r, p, &h, buf + HAFW_WIRE_HDR_LEN);
+	else
+		r->st.nack_ignored++;
 }
 
-const struct chan_events repl_chan_cb = {.recv = on_dgram};
+static void on_peer_up(void *arg, uint32_t id)
+{
+	struct repl *r = arg;
+
+	if (repl_peer_by_id(r, id))
+		repl_start_announce(r);
+}
+
+static void on_peer_down(void *arg, uint32_t id)
+{
+	struct repl *r = arg;
+	struct repl_peer *p = repl_peer_by_id(r, id);
+
+	if (p)
+		repl_peer_set_down(r, p);
+}
+
+const struct chan_events repl_chan_cb = {
+    .recv = on_dgram,
+    .peer_up = on_peer_up,
+    .peer_down = on_peer_down,
+};

@@ -1,5 +1,9 @@
 /* Transmit: frames up to the MTU, heartbeats, and the paced announce of
- * the internal cache to a new or restarted peer. */
+ * the internal cache to new or restarted peers.
+ *
+ * The core numbers every datagram it sends, whatever its type, in one
+ * sequence per epoch: the channel only moves bytes (and, with the security
+ * layer, seals them), so a (sender, epoch, sequence) never repeats. */
 #include "repl_int.h"
 #include "config.h"
 #include "flow_pb.h"
@@ -9,20 +13,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- transmit ---- */
+#define ANNOUNCE_SLICE 1024
+/* datagrams waiting in the channel's queue above which an announce waits:
+ * live events must not queue behind a bulk of old state */
+#define ANNOUNCE_BACKLOG 256
+
+static void send_dgram(struct repl *r, uint8_t type, uint8_t *buf, size_t payload)
+{
+	struct hafw_wire_hdr h = {.type = type};
+
+	h.len = (uint16_t)payload;
+	h.sender = (uint32_t)r->cfg->node_id;
+	h.epoch = r->epoch;
+	h.seq = ++r->seq;
+	hafw_wire_hdr_write(&h, buf);
+	if (r->cops->send(r->chan, buf, HAFW_WIRE_HDR_LEN + payload) < 0)
+		r->st.send_errors++;
+}
 
 void repl_send_frame(struct repl *r)
 {
-	struct hafw_wire_hdr h = {.type = HAFW_MSG_DATA};
-
 	if (r->fb.events == 0)
 		return;
-	h.len = (uint16_t)r->fb.used;
-	h.sender = (uint32_t)r->cfg->node_id;
-	h.seq = ++r->seq;
-	hafw_wire_hdr_write(&h, r->txbuf);
-	if (r->cops->send(r->chan, r->txbuf, HAFW_WIRE_HDR_LEN + r->fb.used) < 0)
-		r->st.send_errors++;
+	send_dgram(r, HAFW_MSG_DATA, r->txbuf, r->fb.used);
 	r->st.frames_sent++;
 	r->st.events_sent += r->fb.events;
 	frame_init(&r->fb, r->txbuf + HAFW_WIRE_HDR_LEN, r->max_dgram - HAFW_WIRE_HDR_LEN);
@@ -38,11 +51,12 @@ void repl_flush_cb(evutil_socket_t fd, short what, void *arg)
 	repl_send_frame(r);
 }
 
-void repl_queue_event(struct repl *r, int type, enum frame_obj obj, const uint8_t *blob, size_t len)
+void repl_queue_event(struct repl *r, int type, enum frame_obj obj, const uint8_t *blob, size_t len,
+                      uint64_t version)
 {
-	if (frame_add(&r->fb, type, obj, blob, len) == -ENOSPC) {
+	if (frame_add(&r->fb, type, obj, blob, len, version) == -ENOSPC) {
 		repl_send_frame(r);
-		if (frame_add(&r->fb, type, obj, blob, len) < 0) {
+		if (frame_add(&r->fb, type, obj, blob, len, version) < 0) {
 			r->st.encode_errors++; /* larger than a datagram: cannot happen */
 			return;
 		}
@@ -55,50 +69,82 @@ void repl_queue_event(struct repl *r, int type, enum frame_obj obj, const uint8_
 	}
 }
 
+/* A destroy carries only the key: orig tuple and zone. */
+void repl_send_flow_destroy(struct repl *r, const struct hafw_tuple *key, uint16_t zone,
+                            uint64_t version)
+{
+	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
+	struct hafw_flow k;
+	int len;
+
+	memset(&k, 0, sizeof(k));
+	k.orig = *key;
+	k.zone = zone;
+	if (zone)
+		k.present |= HAFW_FA_ZONE;
+	len = hafw_flow_encode(&k, blob, sizeof(blob));
+	if (len < 0) {
+		r->st.encode_errors++;
+		return;
+	}
+	repl_queue_event(r, HAFW_EV_DESTROY, FRAME_FLOW, blob, (size_t)len, version);
+}
+
+/* Master, tuple and mask are the key of an expectation (required fields of
+ * the message); the cached copy has them and the zone. */
+void repl_send_exp_destroy(struct repl *r, const struct cache_entry *e, uint64_t version)
+{
+	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
+	struct hafw_exp x;
+	int len;
+
+	if (hafw_exp_decode(e->blob, e->len, &x) < 0)
+		return;
+	x.present &= HAFW_EA_ZONE;
+	len = hafw_exp_encode(&x, blob, sizeof(blob));
+	if (len > 0)
+		repl_queue_event(r, HAFW_EV_DESTROY, FRAME_EXP, blob, (size_t)len, version);
+}
+
 void repl_send_heartbeat(struct repl *r)
 {
 	Hafw__Heartbeat hb = HAFW__HEARTBEAT__INIT;
-	struct hafw_wire_hdr h = {.type = HAFW_MSG_HEARTBEAT};
-	uint8_t buf[HAFW_WIRE_HDR_LEN + 256];
-	size_t len;
+	uint8_t buf[HAFW_WIRE_HDR_LEN + 512];
+	uint32_t need[64];
+	size_t len, nneed = 0;
 
-	repl_send_frame(r); /* so last_seq covers everything queued */
+	repl_send_frame(r); /* so the heartbeat follows everything queued */
 	hb.node_id = (uint32_t)r->cfg->node_id;
 	hb.has_role = 1;
 	hb.role = (Hafw__Role)r->role;
 	hb.has_last_seq = 1;
-	hb.last_seq = r->seq;
+	hb.last_seq = r->seq + 1; /* this heartbeat's own number */
 	hb.has_flows = hb.has_expectations = 1;
 	hb.flows = (uint32_t)cache_count(r->flows);
 	hb.expectations = (uint32_t)cache_count(r->exps);
-	hb.has_boot_id = 1;
-	hb.boot_id = r->boot_id;
 	hb.name = (char *)r->cfg->node_name;
+	if (r->full_valid) {
+		hb.has_full_from_seq = hb.has_full_to_seq = 1;
+		hb.full_from_seq = r->full_from;
+		hb.full_to_seq = r->full_to;
+	}
+	for (int i = 0; i < r->npeers && nneed < sizeof(need) / sizeof(need[0]); i++)
+		if (r->peers[i]->need_full && r->peers[i]->up)
+			need[nneed++] = r->peers[i]->id;
+	hb.n_need_full = nneed;
+	hb.need_full = need;
 	len = hafw__heartbeat__get_packed_size(&hb);
 	if (len > sizeof(buf) - HAFW_WIRE_HDR_LEN)
 		return;
 	hafw__heartbeat__pack(&hb, buf + HAFW_WIRE_HDR_LEN);
-	h.len = (uint16_t)len;
-	h.sender = hb.node_id;
-	h.seq = r->seq;
-	hafw_wire_hdr_write(&h, buf);
-	if (r->cops->send(r->chan, buf, HAFW_WIRE_HDR_LEN + len) < 0)
-		r->st.send_errors++;
+	send_dgram(r, HAFW_MSG_HEARTBEAT, buf, len);
 	r->st.heartbeats_sent++;
-}
-
-void repl_hb_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	repl_send_heartbeat(arg);
 }
 
 /* ---- announce: a peer that joins late learns what we hold ---- */
 
-#define ANNOUNCE_SLICE 2048
-
-/* Cached entries hold the timeout of their last event: send what is left. */
+/* Cached entries hold the timeout of their last event: send what is left,
+ * with the version of that event (the content is not new). */
 static int announce_entry_flow(struct cache_entry *e, void *arg)
 {
 	struct repl *r = arg;
@@ -109,10 +155,10 @@ static int announce_entry_flow(struct cache_entry *e, void *arg)
 	if (hafw_flow_decode(e->blob, e->len, &f) < 0)
 		return 0;
 	if (f.present & HAFW_FA_TIMEOUT)
-		f.timeout = repl_aged(f.timeout, e->stamp, repl_now_s());
+		f.timeout = repl_aged(f.timeout, e->stamp, repl_now_s(r));
 	len = hafw_flow_encode(&f, blob, sizeof(blob));
 	if (len > 0)
-		repl_queue_event(r, HAFW_EV_NEW, FRAME_FLOW, blob, (size_t)len);
+		repl_queue_event(r, HAFW_EV_NEW, FRAME_FLOW, blob, (size_t)len, e->version);
 	return 0;
 }
 
@@ -126,11 +172,22 @@ static int announce_entry_exp(struct cache_entry *e, void *arg)
 	if (hafw_exp_decode(e->blob, e->len, &x) < 0)
 		return 0;
 	if (x.present & HAFW_EA_TIMEOUT)
-		x.timeout = repl_aged(x.timeout, e->stamp, repl_now_s());
+		x.timeout = repl_aged(x.timeout, e->stamp, repl_now_s(r));
 	len = hafw_exp_encode(&x, blob, sizeof(blob));
 	if (len > 0)
-		repl_queue_event(r, HAFW_EV_NEW, FRAME_EXP, blob, (size_t)len);
+		repl_queue_event(r, HAFW_EV_NEW, FRAME_EXP, blob, (size_t)len, e->version);
 	return 0;
+}
+
+static void announce_begin(struct repl *r)
+{
+	struct timeval now = {0, 0};
+
+	r->announcing = true;
+	r->ann_f = r->ann_x = 0;
+	r->ann_from = r->seq + 1;
+	r->st.announces++;
+	evtimer_add(r->announce_ev, &now);
 }
 
 void repl_announce_cb(evutil_socket_t fd, short what, void *arg)
@@ -140,26 +197,43 @@ void repl_announce_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!cache_walk_some(r->flows, &r->ann_flows, ANNOUNCE_SLICE, announce_entry_flow, r) ||
-	    !cache_walk_some(r->exps, &r->ann_exps, ANNOUNCE_SLICE, announce_entry_exp, r)) {
+	if (r->cops->backlog && r->cops->backlog(r->chan) > ANNOUNCE_BACKLOG) {
+		evtimer_add(r->announce_ev, &next);
+		return;
+	}
+	if (!cache_walk_some(r->flows, &r->ann_f, ANNOUNCE_SLICE, announce_entry_flow, r) ||
+	    !cache_walk_some(r->exps, &r->ann_x, ANNOUNCE_SLICE, announce_entry_exp, r)) {
 		/* a short pause between slices lets receivers drain */
 		evtimer_add(r->announce_ev, &next);
 		return;
 	}
 	repl_send_frame(r);
 	r->announcing = false;
+	/* a dump still reconciling means the cache was not yet all there */
+	if (!r->dumping && !r->isweeping) {
+		r->full_valid = true;
+		r->full_from = r->ann_from;
+		r->full_to = r->seq;
+		r->full_done_ms = repl_now_ms(r);
+	}
+	if (r->announce_again) {
+		r->announce_again = false;
+		announce_begin(r);
+	}
 }
 
-/* Until bulk resync over the control channel exists, a new or restarted
- * peer gets our state as ordinary NEW events, paced in slices. */
+/* A new or restarted peer needs our whole state. One announce runs at a
+ * time; triggers while it runs are merged into one more run after it
+ * (the newcomer missed the part already sent), never a restart from the
+ * beginning, so a storm of triggers cannot keep it from finishing. */
 void repl_start_announce(struct repl *r)
 {
-	struct timeval now = {0, 0};
-
-	r->st.announces++;
-	r->ann_flows = r->ann_exps = 0;
-	if (!r->announcing) {
-		r->announcing = true;
-		evtimer_add(r->announce_ev, &now);
+	if (r->announcing) {
+		if (!r->announce_again)
+			r->announce_again = true;
+		else
+			r->st.announces_merged++;
+		return;
 	}
+	announce_begin(r);
 }

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define HAFW_WIRE_MAGIC     0x48414657u /* "HAFW" */
-#define HAFW_WIRE_VERSION   1
+#define HAFW_WIRE_VERSION   2
 #define HAFW_WIRE_HDR_LEN   20
 #define HAFW_WIRE_MAX_DGRAM 65507
 

@@ -56,7 +56,7 @@ static void test_put_find_del(void **state)
 	assert_false(cache_del(c, &k, 0));
 
 	blob_n(b, sizeof(b), 1);
-	assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 100), 0);
+	assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 100, 0), 0);
 	assert_int_equal(cache_count(c), 1);
 	assert_int_equal(cache_bytes(c), base + sizeof(struct cache_entry) + sizeof(b));
 	e = cache_find(c, &k, 0);
@@ -69,7 +69,7 @@ static void test_put_find_del(void **state)
 
 	/* replace with the same length: in place */
 	blob_n(b, sizeof(b), 2);
-	assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 200), 0);
+	assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 200, 0), 0);
 	assert_int_equal(cache_count(c), 1);
 	e = cache_find(c, &k, 0);
 	assert_memory_equal(e->blob, b, sizeof(b));
@@ -78,18 +78,18 @@ static void test_put_find_del(void **state)
 
 	/* replace with another length */
 	blob_n(b2, sizeof(b2), 3);
-	assert_int_equal(cache_put(c, &k, 0, b2, sizeof(b2), 300), 0);
+	assert_int_equal(cache_put(c, &k, 0, b2, sizeof(b2), 300, 0), 0);
 	assert_int_equal(cache_count(c), 1);
 	e = cache_find(c, &k, 0);
 	assert_int_equal(e->len, sizeof(b2));
 	assert_memory_equal(e->blob, b2, sizeof(b2));
 	assert_int_equal(cache_bytes(c), base + sizeof(struct cache_entry) + sizeof(b2));
-	assert_int_equal(cache_put(c, &k, 0, b, 1, 301), 0);
+	assert_int_equal(cache_put(c, &k, 0, b, 1, 301, 0), 0);
 	assert_int_equal(cache_find(c, &k, 0)->len, 1);
 
 	/* an empty blob is a blob */
 	key_n(&other, 2, false);
-	assert_int_equal(cache_put(c, &other, 0, b, 0, 1), 0);
+	assert_int_equal(cache_put(c, &other, 0, b, 0, 1, 0), 0);
 	assert_non_null(cache_find(c, &other, 0));
 	assert_int_equal(cache_find(c, &other, 0)->len, 0);
 	assert_int_equal(cache_count(c), 2);
@@ -106,12 +106,12 @@ static void test_put_find_del(void **state)
 	{
 		uint8_t *big = calloc(1, 70000);
 
-		assert_int_equal(cache_put(c, &k, 0, big, 65536, 1), -EMSGSIZE);
+		assert_int_equal(cache_put(c, &k, 0, big, 65536, 1, 0), -EMSGSIZE);
 		assert_int_equal(cache_count(c), 0);
-		assert_int_equal(cache_put(c, &k, 0, big, 65535, 1), 0);
+		assert_int_equal(cache_put(c, &k, 0, big, 65535, 1, 0), 0);
 		assert_int_equal(cache_find(c, &k, 0)->len, 65535);
 		/* a refused replace keeps the old entry */
-		assert_int_equal(cache_put(c, &k, 0, big, 65536, 2), -EMSGSIZE);
+		assert_int_equal(cache_put(c, &k, 0, big, 65536, 2, 0), -EMSGSIZE);
 		assert_int_equal(cache_find(c, &k, 0)->stamp, 1);
 		free(big);
 	}
@@ -128,11 +128,11 @@ static void test_keys(void **state)
 	(void)state;
 	/* zone is part of the key */
 	key_n(&a, 5, false);
-	assert_int_equal(cache_put(c, &a, 0, &v, 1, 0), 0);
+	assert_int_equal(cache_put(c, &a, 0, &v, 1, 0, 0), 0);
 	v = 2;
-	assert_int_equal(cache_put(c, &a, 1, &v, 1, 0), 0);
+	assert_int_equal(cache_put(c, &a, 1, &v, 1, 0, 0), 0);
 	v = 3;
-	assert_int_equal(cache_put(c, &a, 0xffff, &v, 1, 0), 0);
+	assert_int_equal(cache_put(c, &a, 0xffff, &v, 1, 0, 0), 0);
 	assert_int_equal(cache_count(c), 3);
 	assert_int_equal(cache_find(c, &a, 0)->blob[0], 1);
 	assert_int_equal(cache_find(c, &a, 1)->blob[0], 2);
@@ -148,10 +148,10 @@ static void test_keys(void **state)
 	b = a;
 	b.src[15] ^= 1;
 	v = 4;
-	assert_int_equal(cache_put(c, &a, 0, &v, 1, 0), 0);
+	assert_int_equal(cache_put(c, &a, 0, &v, 1, 0, 0), 0);
 	assert_null(cache_find(c, &b, 0));
 	v = 5;
-	assert_int_equal(cache_put(c, &b, 0, &v, 1, 0), 0);
+	assert_int_equal(cache_put(c, &b, 0, &v, 1, 0, 0), 0);
 	assert_int_equal(cache_find(c, &a, 0)->blob[0], 4);
 	assert_int_equal(cache_find(c, &b, 0)->blob[0], 5);
 	/* an IPv4 key with the same first bytes is another key */
@@ -165,7 +165,7 @@ static void test_keys(void **state)
 	memset(b.src + 4, 0xab, 12);
 	memset(b.dst + 4, 0xcd, 12);
 	v = 6;
-	assert_int_equal(cache_put(c, &a, 0, &v, 1, 0), 0);
+	assert_int_equal(cache_put(c, &a, 0, &v, 1, 0, 0), 0);
 	assert_non_null(cache_find(c, &b, 0));
 	assert_true(cache_del(c, &b, 0));
 	assert_null(cache_find(c, &a, 0));
@@ -174,7 +174,7 @@ static void test_keys(void **state)
 	ts_icmp(&a, "10.0.0.1", "10.0.0.2", 8, 0, 1);
 	b = a;
 	b.icmp_type = 13;
-	assert_int_equal(cache_put(c, &a, 0, &v, 1, 0), 0);
+	assert_int_equal(cache_put(c, &a, 0, &v, 1, 0, 0), 0);
 	assert_null(cache_find(c, &b, 0));
 	/* a tuple and its inverse are different keys */
 	hafw_tuple_invert(&a, &b);
@@ -196,7 +196,7 @@ static void test_many(void **state)
 	for (uint32_t i = 0; i < n; i++) {
 		key_n(&k, i, i & 1);
 		blob_n(b, 16 + i % 32, i);
-		assert_int_equal(cache_put(c, &k, (uint16_t)(i % 3), b, 16 + i % 32, i), 0);
+		assert_int_equal(cache_put(c, &k, (uint16_t)(i % 3), b, 16 + i % 32, i, 0), 0);
 	}
 	assert_int_equal(cache_count(c), n);
 	bytes_entries = 0;
@@ -233,7 +233,7 @@ static void test_many(void **state)
 	key_n(&k, 1, true);
 	assert_null(cache_find(c, &k, 1));
 	/* usable after a flush */
-	assert_int_equal(cache_put(c, &k, 1, b, 4, 0), 0);
+	assert_int_equal(cache_put(c, &k, 1, b, 4, 0, 0), 0);
 	assert_non_null(cache_find(c, &k, 1));
 	cache_free(c);
 }
@@ -275,7 +275,7 @@ static void test_generations(void **state)
 	(void)state;
 	for (uint32_t i = 0; i < 20; i++) {
 		key_n(&k, i, false);
-		assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), i), 0);
+		assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), i, 0), 0);
 	}
 	/* a sweep right after puts removes nothing */
 	assert_int_equal(cache_gen_sweep(c, on_sweep, &s), 0);
@@ -287,9 +287,9 @@ static void test_generations(void **state)
 		cache_touch(c, cache_find(c, &k, 0));
 	}
 	key_n(&k, 21, false); /* a put during the generation counts as seen */
-	assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 21), 0);
+	assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 21, 0), 0);
 	key_n(&k, 1, false); /* and so does a replace */
-	assert_int_equal(cache_put(c, &k, 0, b, 4, 1), 0);
+	assert_int_equal(cache_put(c, &k, 0, b, 4, 1, 0), 0);
 
 	assert_int_equal(cache_gen_sweep(c, on_sweep, &s), 9);
 	assert_int_equal(s.calls, 9);
@@ -321,13 +321,115 @@ static void test_generations(void **state)
 	cache_free(c);
 }
 
+/* Tombstones hold a key and a version, no object: invisible to finds,
+ * counts and walks, visible to lookups; expiry removes only old ones. */
+static void test_tombstones(void **state)
+{
+	struct cache *c = cache_new(0, 3);
+	struct hafw_tuple k;
+	struct cache_entry *e;
+	uint8_t b[12] = {1, 2, 3};
+	size_t cursor = 0, bytes0 = cache_bytes(c);
+	unsigned n = 0;
+
+	(void)state;
+	key_n(&k, 1, false);
+	assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 10, 500), 0);
+	e = cache_find(c, &k, 0);
+	assert_non_null(e);
+	assert_true(e->version == 500);
+	assert_int_equal(cache_put_tomb(c, &k, 0, 11, 600), 0);
+	assert_null(cache_find(c, &k, 0));
+	e = cache_lookup(c, &k, 0);
+	assert_non_null(e);
+	assert_true(e->flags & CACHE_F_TOMB);
+	assert_true(e->version == 600);
+	assert_int_equal(e->len, 0);
+	assert_int_equal(cache_count(c), 0);
+	assert_int_equal(cache_tombs(c), 1);
+	assert_int_equal(cache_walk(c, count_walk, &n), 0);
+	assert_int_equal(n, 0);
+	/* a live put over a tombstone revives it */
+	assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 12, 700), 0);
+	assert_non_null(cache_find(c, &k, 0));
+	assert_int_equal(cache_tombs(c), 0);
+	assert_int_equal(cache_count(c), 1);
+	/* del of a tombstone is "nothing live removed" */
+	assert_int_equal(cache_put_tomb(c, &k, 0, 13, 800), 0);
+	assert_false(cache_del(c, &k, 0));
+	assert_null(cache_lookup(c, &k, 0));
+	assert_int_equal(cache_tombs(c), 0);
+
+	/* expiry: 100 tombstones stamped 0..99, expire those before 50, in
+	 * slices, wrapping around */
+	for (uint32_t i = 0; i < 100; i++) {
+		key_n(&k, 100 + i, false);
+		assert_int_equal(cache_put_tomb(c, &k, 0, i, i), 0);
+	}
+	key_n(&k, 999, false);
+	assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 0, 1), 0);
+	size_t removed = 0;
+	for (int round = 0; round < 1000 && cache_tombs(c) > 50; round++)
+		removed += cache_expire_tombs(c, &cursor, 3, 50);
+	assert_int_equal(removed, 50);
+	assert_int_equal(cache_tombs(c), 50);
+	assert_int_equal(cache_count(c), 1); /* live entries never expire */
+	for (uint32_t i = 0; i < 100; i++) {
+		key_n(&k, 100 + i, false);
+		if (i < 50)
+			assert_null(cache_lookup(c, &k, 0));
+		else
+			assert_non_null(cache_lookup(c, &k, 0));
+	}
+	cache_flush(c);
+	assert_int_equal(cache_tombs(c), 0);
+	assert_true(cache_bytes(c) < bytes0 + 4096 * sizeof(void *));
+	cache_free(c);
+}
+
+/* The incremental sweep removes exactly the old generation, over many
+ * small slices, while entries are added between slices. */
+static void test_sweep_slices(void **state)
+{
+	struct cache *c = cache_new(0, 9);
+	struct hafw_tuple k;
+	uint8_t b[8] = {0};
+	size_t cursor = 0, n = 0;
+	int slices = 0;
+
+	(void)state;
+	for (uint32_t i = 0; i < 1000; i++) {
+		key_n(&k, i, false);
+		assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 0, 0), 0);
+	}
+	for (uint32_t i = 1000; i < 1010; i++) {
+		key_n(&k, i, false);
+		assert_int_equal(cache_put_tomb(c, &k, 0, 0, 0), 0);
+	}
+	cache_gen_begin(c);
+	for (uint32_t i = 0; i < 1000; i += 10) {
+		key_n(&k, i, false);
+		cache_touch(c, cache_find(c, &k, 0));
+	}
+	while (!cache_gen_sweep_some(c, &cursor, 16, NULL, NULL, &n)) {
+		/* new entries in the current generation survive */
+		key_n(&k, 5000 + (uint32_t)slices, false);
+		assert_int_equal(cache_put(c, &k, 0, b, sizeof(b), 0, 0), 0);
+		assert_true(++slices < 10000);
+	}
+	assert_true(slices > 10);
+	assert_int_equal(n, 900);
+	assert_int_equal(cache_count(c), 100 + (size_t)slices);
+	assert_int_equal(cache_tombs(c), 0); /* old tombstones go too */
+	cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_put_find_del),
-	    cmocka_unit_test(test_keys),
-	    cmocka_unit_test(test_many),
-	    cmocka_unit_test(test_generations),
+	    cmocka_unit_test(test_put_find_del), cmocka_unit_test(test_keys),
+	    cmocka_unit_test(test_many),         cmocka_unit_test(test_generations),
+	    cmocka_unit_test(test_tombstones),   cmocka_unit_test(test_sweep_slices),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -79,6 +79,12 @@ static void check_event(const Hafw__Event *ev, const struct blob *b)
 	}
 }
 
+/* Versions of every size class, and none at all (0 is not sent). */
+static uint64_t ver_of(unsigned n)
+{
+	return n % 3 == 0 ? 0 : (uint64_t)n * 0x9e3779b97f4a7c15ull >> (n % 64);
+}
+
 /* Fill frames of several sizes until -ENOSPC; each unpacks to the same
  * events, and each event took exactly frame_event_size() bytes. */
 static void test_fill_and_unpack(void **state)
@@ -103,16 +109,18 @@ static void test_fill_and_unpack(void **state)
 			assert_true(n < sizeof(blobs) / sizeof(blobs[0]));
 			make_blob(n, &blobs[n]);
 			ret = frame_add(&fb, blobs[n].type, blobs[n].obj, blobs[n].data,
-			                blobs[n].len);
+			                blobs[n].len, ver_of(n));
 			if (ret == -ENOSPC) {
 				/* unchanged, and it really did not fit */
 				assert_int_equal(fb.used, before);
 				assert_int_equal(fb.events, n);
-				assert_true(before + frame_event_size(blobs[n].len) > caps[c]);
+				assert_true(before + frame_event_size(blobs[n].len, ver_of(n)) >
+				            caps[c]);
 				break;
 			}
 			assert_int_equal(ret, 0);
-			assert_int_equal(fb.used - before, frame_event_size(blobs[n].len));
+			assert_int_equal(fb.used - before,
+			                 frame_event_size(blobs[n].len, ver_of(n)));
 			assert_true(fb.used <= caps[c]);
 			n++;
 			assert_int_equal(fb.events, n);
@@ -121,8 +129,12 @@ static void test_fill_and_unpack(void **state)
 		fr = hafw__frame__unpack(NULL, fb.used, buf);
 		assert_non_null(fr);
 		assert_int_equal(fr->n_events, n);
-		for (unsigned i = 0; i < n; i++)
+		for (unsigned i = 0; i < n; i++) {
 			check_event(fr->events[i], &blobs[i]);
+			assert_int_equal(fr->events[i]->has_version, ver_of(i) != 0);
+			if (ver_of(i))
+				assert_true(fr->events[i]->version == ver_of(i));
+		}
 		hafw__frame__free_unpacked(fr, NULL);
 	}
 }
@@ -180,9 +192,9 @@ static void test_event_sizes(void **state)
 
 		assert_true(len <= lens[i] && len + 2 >= lens[i]);
 		frame_init(&fb, buf, sizeof(buf));
-		assert_int_equal(frame_add(&fb, HAFW_EV_UPDATE, FRAME_FLOW, blob, len), 0);
-		assert_int_equal(frame_add(&fb, HAFW_EV_DESTROY, FRAME_FLOW, blob, len), 0);
-		assert_int_equal(fb.used, 2 * frame_event_size(len));
+		assert_int_equal(frame_add(&fb, HAFW_EV_UPDATE, FRAME_FLOW, blob, len, 0), 0);
+		assert_int_equal(frame_add(&fb, HAFW_EV_DESTROY, FRAME_FLOW, blob, len, 0), 0);
+		assert_int_equal(fb.used, 2 * frame_event_size(len, 0));
 		fr = hafw__frame__unpack(NULL, fb.used, buf);
 		if (!fr)
 			fail_msg("blob of %zu bytes: frame does not unpack", len);
@@ -198,11 +210,11 @@ static void test_event_sizes(void **state)
 	for (size_t len = 0; len < 20000; len += 7) {
 		size_t body = 2 + 1 + (len < 128 ? 1 : len < 16384 ? 2 : 3) + len;
 
-		assert_int_equal(frame_event_size(len), 1 +
-		                                            (body < 128     ? 1
-		                                             : body < 16384 ? 2
-		                                                            : 3) +
-		                                            body);
+		assert_int_equal(frame_event_size(len, 0), 1 +
+		                                               (body < 128     ? 1
+		                                                : body < 16384 ? 2
+		                                                               : 3) +
+		                                               body);
 	}
 }
 
@@ -211,28 +223,28 @@ static void test_exact_fit_and_invalid(void **state)
 	uint8_t blob[HAFW_FLOW_MAX_ENCODED], buf[1024];
 	struct frame_builder fb;
 	size_t len = padded_flow(blob, 60);
-	size_t sz = frame_event_size(len);
+	size_t sz = frame_event_size(len, 0);
 	Hafw__Frame *fr;
 
 	(void)state;
 	/* exactly fits; one byte less does not and leaves the buffer alone */
 	frame_init(&fb, buf, sz);
-	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len), 0);
+	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len, 0), 0);
 	assert_int_equal(fb.used, sz);
-	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len), -ENOSPC);
+	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len, 0), -ENOSPC);
 	memset(buf, 0xee, sizeof(buf));
 	frame_init(&fb, buf, sz - 1);
-	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len), -ENOSPC);
+	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len, 0), -ENOSPC);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		assert_int_equal(buf[i], 0xee);
 	frame_init(&fb, buf, 0);
-	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len), -ENOSPC);
+	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len, 0), -ENOSPC);
 
 	/* event types that do not fit the one-byte encoding */
 	frame_init(&fb, buf, sizeof(buf));
-	assert_int_equal(frame_add(&fb, 0, FRAME_FLOW, blob, len), -EINVAL);
-	assert_int_equal(frame_add(&fb, 128, FRAME_FLOW, blob, len), -EINVAL);
-	assert_int_equal(frame_add(&fb, -1, FRAME_FLOW, blob, len), -EINVAL);
+	assert_int_equal(frame_add(&fb, 0, FRAME_FLOW, blob, len, 0), -EINVAL);
+	assert_int_equal(frame_add(&fb, 128, FRAME_FLOW, blob, len, 0), -EINVAL);
+	assert_int_equal(frame_add(&fb, -1, FRAME_FLOW, blob, len, 0), -EINVAL);
 	assert_int_equal(fb.used, 0);
 	assert_int_equal(fb.events, 0);
 
@@ -244,10 +256,10 @@ static void test_exact_fit_and_invalid(void **state)
 
 	/* a frame continues after a flush: init again, same buffer */
 	frame_init(&fb, buf, sizeof(buf));
-	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len), 0);
+	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len, 0), 0);
 	frame_init(&fb, buf, sizeof(buf));
 	assert_int_equal(fb.used, 0);
-	assert_int_equal(frame_add(&fb, HAFW_EV_DESTROY, FRAME_FLOW, blob, len), 0);
+	assert_int_equal(frame_add(&fb, HAFW_EV_DESTROY, FRAME_FLOW, blob, len, 0), 0);
 	fr = hafw__frame__unpack(NULL, fb.used, buf);
 	assert_non_null(fr);
 	assert_int_equal(fr->n_events, 1);
@@ -266,7 +278,7 @@ static void test_unknown_event_type_is_visible(void **state)
 
 	(void)state;
 	frame_init(&fb, buf, sizeof(buf));
-	assert_int_equal(frame_add(&fb, 99, FRAME_FLOW, blob, len), 0);
+	assert_int_equal(frame_add(&fb, 99, FRAME_FLOW, blob, len, 0), 0);
 	fr = hafw__frame__unpack(NULL, fb.used, buf);
 	assert_non_null(fr);
 	assert_int_equal(fr->n_events, 1);
@@ -275,7 +287,7 @@ static void test_unknown_event_type_is_visible(void **state)
 	/* a flow blob sent as an expectation does not unpack (required
 	 * fields missing) */
 	frame_init(&fb, buf, sizeof(buf));
-	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_EXP, blob, len), 0);
+	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_EXP, blob, len, 0), 0);
 	assert_null(hafw__frame__unpack(NULL, fb.used, buf));
 }
 

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DISCOVERY_BURST    4
-#define DISCOVERY_EVERY_MS 2000
+#define DISCOVERY_BURST    8
+#define DISCOVERY_EVERY_MS 1000
 #define SWEEP_SLICE        4096
 #define TOMB_GC_SLICE      2048
 

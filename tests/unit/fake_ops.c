@@ -533,7 +533,10 @@ void fnode_start(struct fnode *nd)
 
 	nd->r = repl_new(&nd->cfg, nd->net->base, &fake_tracker_ops, &fake_chan_ops, &nd->filter,
 	                 &nd->net->clock);
-	if (!nd->r || repl_start(nd->r, &what) < 0)
+	if (!nd->r)
+		abort();
+	nd->r->seq = nd->seq0;
+	if (repl_start(nd->r, &what) < 0)
 		abort();
 }
 

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FNET_MAX_NODES 8
+#define FNET_MAX_NODES 16
 
 struct fnet;
 struct fnode;
@@ -107,6 +107,7 @@ struct fnode {
 	struct repl *r;
 	struct ftrk trk;
 	struct fchan chan;
+	uint32_t seq0; /* first datagram number of the next start - 1 (0: default) */
 };
 
 struct fnet {

@@ -112,6 +112,7 @@ void repl_tick(struct repl *r)
 		r->next_hb_ms = now + (uint64_t)r->cfg->sync_heartbeat_ms;
 	}
 	repl_peers_tick(r);
+	repl_dump_retry(r);
 	if (r->isweeping)
 		repl_kick_work(r);
 }
@@ -251,8 +252,7 @@ struct repl *repl_new(const struct hafw_config *cfg, struct event_base *base,
 	r->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, r);
 	r->work_ev = evtimer_new(base, work_cb, r);
 	r->announce_ev = evtimer_new(base, repl_announce_cb, r);
-	r->dump_ev = evtimer_new(base, repl_dump_cb, r);
-	if (!r->dump_ev || !r->flows || !r->exps || !r->pending_gets || !r->flush_ev ||
+	if (!r->flows || !r->exps || !r->pending_gets || !r->flush_ev ||
 	    !r->tick_ev || !r->work_ev || !r->announce_ev || repl_peers_init(r) < 0) {
 		repl_free(r);
 		return NULL;
@@ -312,8 +312,6 @@ void repl_free(struct repl *r)
 		event_free(r->tick_ev);
 	if (r->work_ev)
 		event_free(r->work_ev);
-	if (r->dump_ev)
-		event_free(r->dump_ev);
 	if (r->announce_ev)
 		event_free(r->announce_ev);
 	cache_free(r->flows);

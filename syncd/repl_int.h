@@ -42,7 +42,7 @@ struct repl {
 	uint32_t dump_full_from;
 	bool isweeping; /* sweeping what the last dump did not show */
 	size_t isweep_f, isweep_x;
-	struct event *dump_ev;
+	uint64_t dump_retry_ms; /* a failed dump is tried again then */
 	/* flows asked from the tracker because an update found no entry */
 	struct cache *pending_gets;
 
@@ -89,7 +89,7 @@ void repl_kick_work(struct repl *r);
 /* repl_local.c */
 extern const struct tracker_events repl_tracker_cb;
 void repl_dump_request(struct repl *r);
-void repl_dump_cb(evutil_socket_t fd, short what, void *arg);
+void repl_dump_retry(struct repl *r);
 bool repl_local_work(struct repl *r); /* true: more to do */
 
 /* repl_tx.c */

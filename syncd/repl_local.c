@@ -254,13 +254,12 @@ static void on_dump_exp(void *arg, const struct hafw_exp *in)
 
 static void start_dump(struct repl *r)
 {
-	struct timeval retry = {1, 0};
 	int ret = r->tops->dump_start(r->trk);
 
 	if (ret < 0) {
 		hafw_log_rl(&rl_dump, LOG_ERR, "tracker dump failed to start: %s; retrying in 1 s",
 		            strerror(-ret));
-		evtimer_add(r->dump_ev, &retry);
+		r->dump_retry_ms = repl_now_ms(r) + 1000;
 		return;
 	}
 	r->dumping = true;
@@ -277,19 +276,21 @@ static void start_dump(struct repl *r)
 
 void repl_dump_request(struct repl *r)
 {
-	if (r->dumping || r->isweeping || evtimer_pending(r->dump_ev, NULL)) {
+	if (r->dump_retry_ms)
+		return; /* the retry will dump */
+	if (r->dumping || r->isweeping) {
 		r->dump_again = true;
 		return;
 	}
 	start_dump(r);
 }
 
-void repl_dump_cb(evutil_socket_t fd, short what, void *arg)
+/* From the tick: a failed or aborted dump is retried after a second. */
+void repl_dump_retry(struct repl *r)
 {
-	struct repl *r = arg;
-
-	(void)fd;
-	(void)what;
+	if (!r->dump_retry_ms || repl_now_ms(r) < r->dump_retry_ms)
+		return;
+	r->dump_retry_ms = 0;
 	r->dump_again = false;
 	start_dump(r);
 }
@@ -297,7 +298,6 @@ void repl_dump_cb(evutil_socket_t fd, short what, void *arg)
 static void on_dump_done(void *arg, int status)
 {
 	struct repl *r = arg;
-	struct timeval retry = {1, 0};
 
 	r->dumping = false;
 	if (status < 0) {
@@ -305,7 +305,7 @@ static void on_dump_done(void *arg, int status)
 		r->st.dumps_aborted++;
 		hafw_log_rl(&rl_dump, LOG_WARNING, "tracker dump aborted: %s; retrying in 1 s",
 		            strerror(-status));
-		evtimer_add(r->dump_ev, &retry);
+		r->dump_retry_ms = repl_now_ms(r) + 1000;
 		return;
 	}
 	r->isweeping = true;

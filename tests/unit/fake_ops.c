@@ -304,7 +304,8 @@ static int t_put_exp(struct tracker *tr, const struct hafw_exp *x)
 {
 	struct ftrk *t = (struct ftrk *)tr;
 
-	t->put_exps++;
+	if (!t->put_exps++)
+		t->puts_at_first_exp = t->puts;
 	table_put_exp(t->exps, x);
 	return 0;
 }

@@ -53,8 +53,8 @@ struct ftrk {
 	bool muted;
 	/* counters the tests read */
 	unsigned dumps, dumps_aborted, gets_asked, puts, put_exps, flushes, mutes;
-	unsigned max_slice;     /* most entries delivered in one loop turn */
-	uint64_t puts_at_rx[4]; /* not used by the core */
+	unsigned max_slice;         /* most entries delivered in one loop turn */
+	unsigned puts_at_first_exp; /* put_flow calls before the first put_exp */
 	/* a put_flow log: the flows written, in order (last wins) */
 	struct hafw_flow *log;
 	size_t nlog, caplog;

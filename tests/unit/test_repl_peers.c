@@ -190,7 +190,7 @@ static void test_silent_peer_expiry(void **state)
 /* One loop turn, one delivery round: lets an announce advance a slice. */
 static void step(void)
 {
-	event_base_loop(n->base, EVLOOP_NONBLOCK);
+	event_base_loop(n->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	for (int i = 0; i < n->nnodes; i++)
 		if (n->nodes[i]->r)
 			repl_flush_frames(n->nodes[i]->r);

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,42 +120,35 @@ int filter_add_l4(struct hafw_filter *f, const char *proto)
 	return 0;
 }
 
-int filter_add_local(struct hafw_filter *f, const char *sync_ifname)
+static bool net_valid(const struct filter_net *n)
 {
-	struct ifaddrs *ifa, *i;
-	int ret = 0;
+	return (n->af == AF_INET && n->prefix <= 32) || (n->af == AF_INET6 && n->prefix <= 128);
+}
 
-	if (getifaddrs(&ifa) < 0)
-		return -errno;
-	for (i = ifa; i && !ret; i = i->ifa_next) {
-		const void *a;
-		int af;
+int filter_set_local(struct hafw_filter *f, const struct filter_net *nets, unsigned n)
+{
+	if (n > FILTER_MAX_LOCAL)
+		return -ENOSPC;
+	if (n && !nets)
+		return -EINVAL;
+	/* all checked before anything is replaced: a refused set leaves the
+	 * previous one whole */
+	for (unsigned i = 0; i < n; i++)
+		if (!net_valid(&nets[i]))
+			return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		struct filter_net *d = &f->local[i];
+		unsigned alen = nets[i].af == AF_INET6 ? 16 : 4;
 
-		if (!i->ifa_addr)
-			continue;
-		af = i->ifa_addr->sa_family;
-		if (af == AF_INET)
-			a = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
-		else if (af == AF_INET6)
-			a = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
-		else
-			continue;
-		ret = filter_add_net(f, af, a, af == AF_INET ? 32 : 128);
-		if (!ret && sync_ifname && !strcmp(i->ifa_name, sync_ifname) && i->ifa_netmask) {
-			const uint8_t *m =
-			    af == AF_INET
-			        ? (const uint8_t *)&((struct sockaddr_in *)i->ifa_netmask)->sin_addr
-			        : (const uint8_t *)&((struct sockaddr_in6 *)i->ifa_netmask)
-			              ->sin6_addr;
-			unsigned prefix = 0;
-			for (unsigned b = 0; b < (af == AF_INET ? 32u : 128u); b++)
-				if (m[b / 8] & (0x80 >> (b % 8)))
-					prefix++;
-			ret = filter_add_net(f, af, a, prefix);
-		}
+		memset(d, 0, sizeof(*d));
+		d->af = nets[i].af;
+		d->prefix = nets[i].prefix;
+		memcpy(d->addr, nets[i].addr, alen);
+		for (unsigned b = d->prefix; b < alen * 8; b++)
+			d->addr[b / 8] &= ~(0x80 >> (b % 8));
 	}
-	freeifaddrs(ifa);
-	return ret;
+	f->nlocal = n;
+	return 0;
 }
 
 static bool net_match(const struct filter_net *n, int af, const uint8_t *addr)
@@ -177,6 +169,9 @@ static bool one_ignored(const struct hafw_filter *f, int af, const uint8_t *a)
 			return false;
 	for (unsigned i = 0; i < f->nnets; i++)
 		if (net_match(&f->nets[i], af, a))
+			return true;
+	for (unsigned i = 0; i < f->nlocal; i++)
+		if (net_match(&f->local[i], af, a))
 			return true;
 	return false;
 }

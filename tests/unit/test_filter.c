@@ -8,7 +8,6 @@
 #include "samples.h"
 
 #include <errno.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -341,34 +340,151 @@ static void test_expectations(void **state)
 	assert_true(filter_ignores_exp(&flt, &e));
 }
 
-static void test_local(void **state)
+static struct filter_net net(const char *cidr)
 {
-	struct ifaddrs *ifa;
-	bool have_lo4 = false, have_lo6 = false;
+	struct hafw_filter tmp;
+
+	filter_init(&tmp);
+	assert_int_equal(filter_add_cidr(&tmp, cidr), 0);
+	return tmp.nets[0];
+}
+
+/* The local set is replaced as a whole: what it held before no longer
+ * counts, and the configured lists are untouched. */
+static void test_set_local_replaces(void **state)
+{
+	struct filter_net a[] = {net("192.0.2.1"), net("2001:db8::1"), net("10.9.0.0/16")};
+	struct filter_net b[] = {net("192.0.2.2")};
 
 	(void)state;
-	if (getifaddrs(&ifa) < 0)
-		skip();
-	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-		if (!i->ifa_addr)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET && !strcmp(i->ifa_name, "lo"))
-			have_lo4 = true;
-		if (i->ifa_addr->sa_family == AF_INET6 && !strcmp(i->ifa_name, "lo"))
-			have_lo6 = true;
+	assert_int_equal(filter_add_cidr(&flt, "198.51.100.0/24"), 0);
+	assert_int_equal(filter_set_local(&flt, a, 3), 0);
+	assert_true(ign("192.0.2.1", "8.8.8.8"));
+	assert_true(ign("8.8.8.8", "192.0.2.1"));
+	assert_true(ign("2001:db8::1", "2001:dead::1"));
+	assert_true(ign("10.9.200.1", "8.8.8.8"));
+	assert_false(ign("192.0.2.2", "8.8.8.8"));
+	assert_false(ign("10.10.0.1", "8.8.8.8"));
+	assert_true(ign("198.51.100.9", "8.8.8.8"));
+
+	assert_int_equal(filter_set_local(&flt, b, 1), 0);
+	assert_false(ign("192.0.2.1", "8.8.8.8"));
+	assert_false(ign("2001:db8::1", "2001:dead::1"));
+	assert_false(ign("10.9.200.1", "8.8.8.8"));
+	assert_true(ign("192.0.2.2", "8.8.8.8"));
+	assert_true(ign("198.51.100.9", "8.8.8.8")); /* configured, not local */
+
+	/* the filter holds a copy, not the caller's array */
+	b[0] = net("192.0.2.3");
+	assert_true(ign("192.0.2.2", "8.8.8.8"));
+	assert_false(ign("192.0.2.3", "8.8.8.8"));
+
+	assert_int_equal(filter_set_local(&flt, NULL, 0), 0);
+	assert_false(ign("192.0.2.2", "8.8.8.8"));
+	assert_true(ign("198.51.100.9", "8.8.8.8"));
+}
+
+static void test_set_local_keep_wins(void **state)
+{
+	struct filter_net l[] = {net("192.0.2.1"), net("192.0.2.100"), net("2001:db8:1::/48")};
+
+	(void)state;
+	assert_int_equal(filter_add_keep(&flt, "192.0.2.100"), 0);
+	assert_int_equal(filter_add_keep(&flt, "2001:db8:1:2::/64"), 0);
+	assert_int_equal(filter_set_local(&flt, l, 3), 0);
+	assert_false(ign("192.0.2.100", "8.8.8.8")); /* a VIP held by this node */
+	assert_false(ign("8.8.8.8", "192.0.2.100"));
+	assert_true(ign("192.0.2.100", "192.0.2.1")); /* the other end is local */
+	assert_false(ign("2001:db8:1:2::5", "2001:dead::1"));
+	assert_true(ign("2001:db8:1:3::5", "2001:dead::1"));
+	/* keep entries set before or after: the same */
+	filter_init(&flt);
+	assert_int_equal(filter_set_local(&flt, l, 3), 0);
+	assert_true(ign("192.0.2.100", "8.8.8.8"));
+	assert_int_equal(filter_add_keep(&flt, "192.0.2.100"), 0);
+	assert_false(ign("192.0.2.100", "8.8.8.8"));
+}
+
+/* Only the orig tuple, for flows and for an expectation's master, and the
+ * protocol list is independent of the local set. */
+static void test_set_local_orig_only(void **state)
+{
+	struct filter_net l[] = {net("203.0.113.1"), net("198.51.100.7")};
+	struct hafw_tuple t;
+	struct hafw_flow f;
+	struct hafw_exp e;
+
+	(void)state;
+	assert_int_equal(filter_set_local(&flt, l, 1), 0);
+	ts_tuple(&t, IPPROTO_TCP, "10.0.0.5", "198.51.100.7", 40000, 443);
+	ts_flow_full(&f, &t, true); /* SNAT: reply.dst = 203.0.113.1 */
+	assert_false(filter_ignores_flow(&flt, &f));
+	ts_addr(f.orig.src, "203.0.113.1");
+	assert_true(filter_ignores_flow(&flt, &f));
+
+	ts_exp_full(&e, false); /* master 10.0.0.1 -> 198.51.100.7 */
+	assert_false(filter_ignores_exp(&flt, &e));
+	assert_int_equal(filter_set_local(&flt, l, 2), 0);
+	assert_true(filter_ignores_exp(&flt, &e));
+	assert_int_equal(filter_set_local(&flt, NULL, 0), 0);
+	assert_false(filter_ignores_exp(&flt, &e));
+}
+
+static void test_set_local_limits(void **state)
+{
+	static struct filter_net many[FILTER_MAX_LOCAL + 1];
+	struct filter_net one[] = {net("192.0.2.1")};
+	struct filter_net bad[] = {net("192.0.2.7"), net("192.0.2.8")};
+	uint8_t a[16] = {10, 0, 0, 0};
+
+	(void)state;
+	for (unsigned i = 0; i <= FILTER_MAX_LOCAL; i++) {
+		memset(&many[i], 0, sizeof(many[i]));
+		many[i].af = AF_INET;
+		many[i].prefix = 32;
+		many[i].addr[0] = 10;
+		many[i].addr[2] = (uint8_t)(i >> 8);
+		many[i].addr[3] = (uint8_t)i;
 	}
-	freeifaddrs(ifa);
-	assert_int_equal(filter_add_local(&flt, "lo"), 0);
-	assert_true(flt.nnets > 0);
-	if (have_lo4) {
-		assert_true(ign("127.0.0.1", "8.8.8.8"));
-		/* the sync interface's whole subnet (127.0.0.0/8) */
-		assert_true(ign("127.9.9.9", "8.8.8.8"));
+	assert_int_equal(filter_set_local(&flt, one, 1), 0);
+	/* too many: refused, the previous set stays */
+	assert_int_equal(filter_set_local(&flt, many, FILTER_MAX_LOCAL + 1), -ENOSPC);
+	assert_true(ign("192.0.2.1", "8.8.8.8"));
+	assert_false(ign("10.0.0.5", "8.8.8.8"));
+	/* exactly the maximum fits, the last one counts */
+	assert_int_equal(filter_set_local(&flt, many, FILTER_MAX_LOCAL), 0);
+	assert_false(ign("192.0.2.1", "8.8.8.8"));
+	assert_true(ign("10.0.0.0", "8.8.8.8"));
+	assert_true(ign("10.0.3.255", "8.8.8.8"));
+	assert_false(ign("10.0.4.0", "8.8.8.8"));
+	/* the local set does not take room from the configured list */
+	for (int i = 0; i < FILTER_MAX_NETS; i++) {
+		a[1] = (uint8_t)i;
+		assert_int_equal(filter_add_net(&flt, AF_INET, a, 16), 0);
 	}
-	if (have_lo6)
-		assert_true(ign("::1", "2001:db8::1"));
-	assert_false(ign("198.51.100.1", "203.0.113.1"));
-	assert_int_equal(filter_add_local(&flt, NULL), 0);
+	assert_int_equal(filter_set_local(&flt, one, 1), 0);
+	assert_true(ign("192.0.2.1", "8.8.8.8"));
+
+	/* an invalid entry anywhere: refused whole, the previous set stays */
+	bad[1].prefix = 33;
+	assert_int_equal(filter_set_local(&flt, bad, 2), -EINVAL);
+	bad[1].prefix = 32;
+	bad[1].af = AF_UNSPEC;
+	assert_int_equal(filter_set_local(&flt, bad, 2), -EINVAL);
+	bad[1] = net("fd00::8");
+	bad[1].prefix = 129;
+	assert_int_equal(filter_set_local(&flt, bad, 2), -EINVAL);
+	assert_true(ign("192.0.2.1", "8.8.8.8"));
+	assert_false(ign("192.0.2.7", "8.8.8.8"));
+	assert_int_equal(filter_set_local(&flt, NULL, 1), -EINVAL);
+	assert_true(ign("192.0.2.1", "8.8.8.8"));
+
+	/* host bits are cleared, as for configured networks */
+	bad[0] = net("192.0.2.7");
+	bad[0].prefix = 24;
+	assert_int_equal(filter_set_local(&flt, bad, 1), 0);
+	assert_true(ign("192.0.2.200", "8.8.8.8"));
+	assert_false(ign("192.0.3.1", "8.8.8.8"));
 }
 
 int main(void)
@@ -383,7 +499,10 @@ int main(void)
 	    cmocka_unit_test_setup(test_keep_overrides, setup),
 	    cmocka_unit_test_setup(test_orig_tuple_only, setup),
 	    cmocka_unit_test_setup(test_expectations, setup),
-	    cmocka_unit_test_setup(test_local, setup),
+	    cmocka_unit_test_setup(test_set_local_replaces, setup),
+	    cmocka_unit_test_setup(test_set_local_keep_wins, setup),
+	    cmocka_unit_test_setup(test_set_local_orig_only, setup),
+	    cmocka_unit_test_setup(test_set_local_limits, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,7 +28,6 @@
 
 #define EV_READS_PER_TURN 64
 #define SYSCTL_MAX_AGE_MS 5000
-#define DUMP_TIMEOUT_MS   5000
 #define SYSCTL_DIR        "/proc/sys/net/netfilter/"
 #define ARRAY_SIZE(a)     (sizeof(a) / sizeof((a)[0]))
 
@@ -196,8 +195,14 @@ static void ev_readable(evutil_socket_t fd, short what, void *arg)
 		}
 		len = (int)n;
 		for (nlh = (const struct nlmsghdr *)t->rxbuf; mnl_nlmsg_ok(nlh, len);
-		     nlh = mnl_nlmsg_next(nlh, &len))
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
+			/* older than the dump just started, which has them */
+			if (t->phase != KT_DUMP_IDLE) {
+				t->st.ev_superseded++;
+				continue;
+			}
 			event_msg(t, nlh);
+		}
 	}
 }
 
@@ -474,7 +479,7 @@ static int kernel_open(struct tracker **out, const struct hafw_config *cfg, stru
 	t->rcvbuf = cfg->nl_rcvbuf;
 	t->rcvbuf_max = cfg->nl_rcvbuf_max;
 	t->st.rcvbuf_now = (uint64_t)t->rcvbuf;
-	t->dump_timeout_ms = DUMP_TIMEOUT_MS;
+	t->dump_timeout_ms = KT_DUMP_TIMEOUT_MS;
 	t->sysctl_max_age_ms = SYSCTL_MAX_AGE_MS;
 	t->rxbuf = malloc(KT_RXBUF);
 	if (!t->rxbuf)

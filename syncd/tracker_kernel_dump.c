@@ -332,7 +332,7 @@ void kt_dump_fini(struct tracker *t)
 
 void tracker_kernel_test_dump(struct tracker *t, unsigned timeout_ms, uint64_t stall_after)
 {
-	t->dump_timeout_ms = timeout_ms ? timeout_ms : 5000;
+	t->dump_timeout_ms = timeout_ms ? timeout_ms : KT_DUMP_TIMEOUT_MS;
 	t->dump_stall_after = stall_after;
 }
 

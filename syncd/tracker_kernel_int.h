@@ -15,6 +15,9 @@
 
 #define KT_RXBUF (MNL_SOCKET_BUFFER_SIZE * 4)
 
+/* A dump that makes no progress for this long is aborted. */
+#define KT_DUMP_TIMEOUT_MS 5000
+
 /* At most this many get_flow() requests wait for their answer. */
 #define KT_GET_MAX 256
 
@@ -126,6 +129,8 @@ struct tracker {
 	/* sink batch */
 	struct mnl_socket *sink_nl;
 	unsigned sink_portid;
+	/* its own: put_* may run inside a callback that walks rxbuf */
+	char *sink_rxbuf;
 	char *batch_buf;
 	struct mnl_nlmsg_batch *batch;
 	struct kt_pending *pend, *again;

@@ -24,6 +24,8 @@
  * largest size, so it never overflows. */
 #define MAX_MSG     4096
 #define SINK_RCVBUF (8 << 20)
+/* one refusal per read, without the request echoed (NETLINK_CAP_ACK) */
+#define SINK_RXBUF MNL_SOCKET_BUFFER_SIZE
 
 const char *const kt_sink_err_names[KT_ERR_N] = {
     "sink_err_eexist", "sink_err_enoent",     "sink_err_einval", "sink_err_ebusy",
@@ -212,7 +214,7 @@ static int drain_errors(struct tracker *t, int *nretry)
 	int fails = 0;
 
 	for (unsigned i = 0; i < t->npend + 8; i++) {
-		ssize_t n = recv(fd, t->rxbuf, KT_RXBUF, MSG_DONTWAIT);
+		ssize_t n = recv(fd, t->sink_rxbuf, SINK_RXBUF, MSG_DONTWAIT);
 		const struct nlmsghdr *nlh;
 		int len;
 
@@ -228,7 +230,7 @@ static int drain_errors(struct tracker *t, int *nretry)
 		if (n <= 0)
 			break;
 		len = (int)n;
-		for (nlh = (const struct nlmsghdr *)t->rxbuf; mnl_nlmsg_ok(nlh, len);
+		for (nlh = (const struct nlmsghdr *)t->sink_rxbuf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len))
 			if (nlh->nlmsg_type == NLMSG_ERROR)
 				fails += handle_error(t, nlh, nretry);
@@ -363,7 +365,8 @@ int kt_sink_init(struct tracker *t, unsigned max_pend)
 	t->pend = malloc(sizeof(*t->pend) * t->max_pend);
 	t->again = malloc(sizeof(*t->again) * t->max_pend);
 	t->retry_list = malloc(sizeof(*t->retry_list) * t->max_pend);
-	if (!t->batch_buf || !t->pend || !t->again || !t->retry_list)
+	t->sink_rxbuf = malloc(SINK_RXBUF);
+	if (!t->batch_buf || !t->pend || !t->again || !t->retry_list || !t->sink_rxbuf)
 		return -ENOMEM;
 	t->batch = mnl_nlmsg_batch_start(t->batch_buf, BATCH_LIMIT);
 	if (!t->batch)
@@ -396,6 +399,8 @@ void kt_sink_fini(struct tracker *t)
 	free(t->pend);
 	free(t->again);
 	free(t->retry_list);
+	free(t->sink_rxbuf);
+	t->sink_rxbuf = NULL;
 	t->sink_ev = NULL;
 	t->sink_nl = NULL;
 	t->batch = NULL;

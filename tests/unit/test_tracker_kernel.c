@@ -46,6 +46,7 @@ struct ctx {
 	uint8_t seen[MAX_FLOWS];
 	unsigned dump_flows, dump_exps, dup, foreign, dump_done_calls;
 	int dump_status, dump_done_at;
+	bool dump_from_done, dump_from_overrun;
 	void (*on_dump_flow)(struct ctx *c, const struct hafw_flow *f);
 
 	/* events */
@@ -146,6 +147,9 @@ static void cb_overrun(void *arg)
 
 	note_call(c);
 	c->overruns++;
+	/* as the core does: reconcile */
+	if (c->dump_from_overrun)
+		assert_int_equal(c->ops->dump_start(c->a), 0);
 }
 
 static void cb_dump_flow(void *arg, const struct hafw_flow *f)
@@ -180,6 +184,12 @@ static void cb_dump_done(void *arg, int status)
 	c->dump_done_calls++;
 	c->dump_status = status;
 	c->dump_done_at = c->calls;
+	if (c->dump_from_done) {
+		c->dump_from_done = false;
+		memset(c->seen, 0, sizeof(c->seen));
+		c->dump_flows = c->dup = c->foreign = 0;
+		assert_int_equal(c->ops->dump_start(c->a), 0);
+	}
 }
 
 static void cb_got_flow(void *arg, const struct hafw_flow *key, const struct hafw_flow *f,
@@ -649,6 +659,97 @@ static void test_dump_timeout_reported(void **state)
 	assert_int_equal(c->dump_done_calls, 1);
 }
 
+static bool two_dumps_done(struct ctx *c)
+{
+	return c->dump_done_calls >= 2;
+}
+
+/* The core may start the next dump from dump_done. */
+static void test_dump_from_dump_done(void **state)
+{
+	struct ctx *c = *state;
+
+	fill(c, c->a, 1000);
+	reset_dump(c);
+	c->dump_from_done = true;
+	assert_int_equal(c->ops->dump_start(c->a), 0);
+	assert_true(run_until(c, two_dumps_done, 10000));
+	run_for(c, 50);
+	assert_int_equal(c->dump_done_calls, 2);
+	assert_int_equal(c->dump_status, 0);
+	assert_table(c, 1000);
+	assert_int_equal(stat_of(c, "dumps"), 2);
+}
+
+static bool overrun_dump_done(struct ctx *c)
+{
+	return c->overruns > 0 && c->dump_done_calls > 0;
+}
+
+/* An event socket overrun is counted, grows the buffer and is reported;
+ * the dump started from the overrun callback stops event reading at once
+ * and delivers the whole table. */
+static void test_overrun(void **state)
+{
+	struct ctx *c = *state;
+	struct tracker *t;
+	const unsigned n = 3000;
+
+	c->cfg.nl_rcvbuf = 4096;
+	c->cfg.nl_rcvbuf_max = 16384;
+	assert_int_equal(c->ops->open(&t, &c->cfg, c->base, &events_a, c), 0);
+	c->ops->close(c->a);
+	c->a = t;
+	put_flows(c, c->b, n);
+	reset_dump(c);
+	c->dump_from_overrun = true;
+	assert_true(run_until(c, overrun_dump_done, 10000));
+	c->dump_from_overrun = false;
+	assert_int_equal(c->dump_status, 0);
+	assert_table(c, n);
+	assert_int_equal(c->overruns, 1);
+	assert_int_equal(stat_of(c, "netlink_overruns"), 1);
+	assert_int_equal(stat_of(c, "netlink_rcvbuf"), 8192);
+	assert_int_equal(c->dump_done_calls, 1);
+}
+
+static void put_bad_exp(struct ctx *c, const struct hafw_flow *f)
+{
+	struct hafw_exp e;
+
+	(void)f;
+	ts_exp_full(&e, false);
+	e.zone = 0;
+	e.present = HAFW_EA_TIMEOUT | HAFW_EA_HELPER; /* its master does not exist */
+	e.tuple.dport = (uint16_t)c->dump_flows;
+	assert_int_equal(c->ops->put_exp(c->a, &e), 0);
+}
+
+/* The core may commit from inside a callback: the sink's reads (its
+ * refusals) must not disturb the dump being delivered. */
+static void test_sink_inside_dump(void **state)
+{
+	struct ctx *c = *state;
+	struct tracker *t;
+	const unsigned n = 2000;
+
+	/* every put_exp() sends the one before it */
+	c->cfg.commit_batch = 1;
+	assert_int_equal(c->ops->open(&t, &c->cfg, c->base, &events_a, c), 0);
+	c->ops->close(c->a);
+	c->a = t;
+	fill(c, c->a, n);
+	c->on_dump_flow = put_bad_exp;
+	dump(c, 20000);
+	c->on_dump_flow = NULL;
+	assert_int_equal(c->dump_status, 0);
+	assert_table(c, n);
+	assert_int_equal(c->ops->sink_flush(c->a), 0);
+	want_sink_done = 2;
+	assert_true(run_until(c, sink_is_done, 5000));
+	assert_int_equal(c->sink_failed, n);
+}
+
 static void test_get_flow(void **state)
 {
 	struct ctx *c = *state;
@@ -911,6 +1012,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dump_abort, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump_abort_control, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump_timeout_reported, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dump_from_dump_done, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_overrun, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sink_inside_dump, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_get_flow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sink_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_timeout, setup, teardown),

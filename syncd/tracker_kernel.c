@@ -480,6 +480,7 @@ static int kernel_open(struct tracker **out, const struct hafw_config *cfg, stru
 	t->rcvbuf_max = cfg->nl_rcvbuf_max;
 	t->st.rcvbuf_now = (uint64_t)t->rcvbuf;
 	t->dump_timeout_ms = KT_DUMP_TIMEOUT_MS;
+	t->drain_max_ms = KT_DUMP_TIMEOUT_MS;
 	t->sysctl_max_age_ms = SYSCTL_MAX_AGE_MS;
 	t->rxbuf = malloc(KT_RXBUF);
 	if (!t->rxbuf)

@@ -111,7 +111,7 @@ static void dump_finish(struct tracker *t, int status)
 
 static void dump_request(struct tracker *t, enum kt_dump_phase phase)
 {
-	char req[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg))];
+	_Alignas(struct nlmsghdr) char req[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg))];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
 	struct nfgenmsg *nfh;
 
@@ -158,7 +158,7 @@ static void dump_drain(struct tracker *t)
 		}
 		t->st.ev_superseded++;
 	}
-	if (kt_elapsed_ms(&t->drain_start) >= t->dump_timeout_ms) {
+	if (kt_elapsed_ms(&t->drain_start) >= t->drain_max_ms) {
 		t->st.drain_gave_up++;
 		t->drain_gave_up = true;
 		hafw_log_rl(
@@ -336,6 +336,11 @@ void tracker_kernel_test_dump(struct tracker *t, unsigned timeout_ms, uint64_t s
 	t->dump_stall_after = stall_after;
 }
 
+void tracker_kernel_test_drain_max(struct tracker *t, unsigned drain_max_ms)
+{
+	t->drain_max_ms = drain_max_ms;
+}
+
 void tracker_kernel_test_no_reopen(struct tracker *t, bool no_reopen)
 {
 	t->test_no_reopen = no_reopen;
@@ -438,7 +443,7 @@ static void get_readable(evutil_socket_t fd, short what, void *arg)
 
 int kt_get_flow(struct tracker *t, const struct hafw_flow *key)
 {
-	char req[MNL_SOCKET_BUFFER_SIZE];
+	_Alignas(struct nlmsghdr) char req[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
 	struct nf_conntrack *ct;
 	struct nfgenmsg *nfh;

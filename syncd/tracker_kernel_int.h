@@ -146,7 +146,7 @@ struct tracker {
 	size_t max_entries;
 
 	/* test hooks (tracker_kernel_test_*) */
-	unsigned dump_timeout_ms;
+	unsigned dump_timeout_ms, drain_max_ms;
 	uint64_t dump_stall_after;
 	unsigned sysctl_max_age_ms;
 	bool test_no_reopen;
@@ -183,10 +183,12 @@ extern const char *const kt_sink_err_names[KT_ERR_N];
 /* Test hooks. A dump makes no progress for timeout_ms (default 5000)
  * before it is aborted; with stall_after > 0 a dump stops reading its
  * socket after that many entries, as a kernel that stops answering would
- * look; max_age_ms is how old the cached timeout sysctls may get (default
+ * look; drain_max_ms (default 5000) bounds the draining of the event
+ * socket before a dump; max_age_ms is how old the cached timeout sysctls may get (default
  * 5000, 0: read on every call); no_reopen keeps the dump socket of an
  * aborted dump (the behaviour before issue 8, to show what it did). */
 void tracker_kernel_test_dump(struct tracker *t, unsigned timeout_ms, uint64_t stall_after);
+void tracker_kernel_test_drain_max(struct tracker *t, unsigned drain_max_ms);
 void tracker_kernel_test_sysctl_age(struct tracker *t, unsigned max_age_ms);
 void tracker_kernel_test_no_reopen(struct tracker *t, bool no_reopen);
 

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "filter.h"
+#include "localaddr.h"
 #include "log.h"
 #include "repl.h"
 #include "syncd_cmds.h"
@@ -59,9 +60,20 @@ static int build_filter(const struct hafw_config *cfg, struct hafw_filter *f)
 	/* loopback never crosses a firewall */
 	filter_add_cidr(f, "127.0.0.0/8");
 	filter_add_cidr(f, "::1/128");
-	if (cfg->ignore_local)
-		return filter_add_local(f, cfg->sync_if);
 	return 0;
+}
+
+/* The node's addresses change (a VIP moves in or out): flows from and to
+ * them are its own, never replicated. */
+static void on_local_addrs(void *arg, const struct filter_net *nets, unsigned n)
+{
+	struct repl *repl = arg;
+	int ret = filter_set_local(repl_filter(repl), nets, n);
+
+	if (ret)
+		hafw_log(LOG_ERR, "local addresses: %s; keeping the previous set", strerror(-ret));
+	else
+		hafw_log(LOG_INFO, "local addresses: %u networks are not replicated", n);
 }
 
 int main(int argc, char **argv)
@@ -83,6 +95,7 @@ int main(int argc, char **argv)
 	struct event *sigs[2] = {NULL};
 	struct repl *repl = NULL;
 	struct ctl *ctl = NULL;
+	struct localaddr_watch *local = NULL;
 	struct syncd_ctx ctx;
 	char err[4096];
 	int opt, ret, rc = 1;
@@ -142,21 +155,32 @@ int main(int argc, char **argv)
 		         cfg.tracker_type);
 		goto out;
 	}
-	repl = repl_new(&cfg, base, &tracker_kernel_ops, &chan_mcast_ops, &filter);
+	repl = repl_new(&cfg, base, &tracker_kernel_ops, &chan_mcast_ops, &filter, NULL);
 	if (!repl) {
 		hafw_log(LOG_ERR, "out of memory");
 		goto out;
 	}
+	/* before the first dump, so the node's own flows are filtered from
+	 * the start */
+	if (cfg.ignore_local) {
+		ret = localaddr_watch_open(&local, base, cfg.sync_if, on_local_addrs, repl);
+		if (ret < 0) {
+			hafw_log(LOG_ERR, "following the local addresses: %s", strerror(-ret));
+			goto out;
+		}
+	}
 	/* The control socket first: a second instance of a running node must
-	 * fail before it says anything on the sync link (its new boot id would
-	 * make the peers drop the running node's state). */
-	ctx = (struct syncd_ctx){.cfg = &cfg, .repl = repl, .started_ms = repl_now_ms()};
+	 * fail before it says anything on the sync link (its new epoch would
+	 * make the peers take it for a restart of the running node). */
+	ctx = (struct syncd_ctx){
+	    .cfg = &cfg, .repl = repl, .local = local, .started_ms = repl_mono_ms()};
 	ret = ctl_open(&ctl, base, cfg.ctl_socket, syncd_cmds, &ctx);
 	if (ret < 0) {
 		hafw_log(LOG_ERR, "control socket %s: %s%s", cfg.ctl_socket, strerror(-ret),
 		         ret == -EADDRINUSE ? " (is this node already running?)" : "");
 		goto out;
 	}
+	ctx.ctl = ctl;
 	ret = repl_start(repl, &what);
 	if (ret < 0) {
 		hafw_log(LOG_ERR, "starting %s: %s", what, strerror(-ret));
@@ -167,9 +191,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		if (sigs[i])
 			evsignal_add(sigs[i], NULL);
-	hafw_log(LOG_NOTICE, "node %d (%s) running: tracker %s, sync %s on %s port %d, %zu flows",
-	         cfg.node_id, cfg.node_name, cfg.tracker_type, cfg.sync_group, cfg.sync_if,
-	         cfg.sync_port, cache_count(repl_internal_flows(repl)));
+	hafw_log(LOG_NOTICE, "node %d (%s) running: epoch %u, tracker %s, sync %s on %s port %d%s",
+	         cfg.node_id, cfg.node_name, repl_epoch(repl), cfg.tracker_type, cfg.sync_group,
+	         cfg.sync_if, cfg.sync_port, cfg.n_peers ? ", peers from the config" : "");
 	event_base_dispatch(base);
 	rc = 0;
 out:
@@ -177,6 +201,7 @@ out:
 		if (sigs[i])
 			event_free(sigs[i]);
 	ctl_close(ctl);
+	localaddr_watch_close(local); /* before repl_free(): its callback uses repl */
 	repl_free(repl);
 	if (base)
 		event_base_free(base);

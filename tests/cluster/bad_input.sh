@@ -24,7 +24,8 @@ check "B holds A's $A_FLOWS flows" \
 	wait_for 10 "B external" eval '[ "$(external_flows b)" = "$A_FLOWS" ]'
 bad() { stat_of b "['replication']['bad_datagrams']['$1']"; }
 rep() { stat_of b "['replication']['$1']"; }
-check "no bad datagrams before the attack" eq "$(rep bad_frames)$(bad bad_magic)$(bad short)" "000"
+per_peer() { stat_of b "['peers']['$1']"; }
+check "no bad datagrams before the attack" eq "$(per_peer bad_frames)$(bad bad_magic)$(bad short)" "000"
 
 for kind in short empty bad_magic bad_version bad_type truncated trailing bad_sender \
 	bad_frame bad_event oversized; do
@@ -35,8 +36,8 @@ check "short and empty datagrams counted as short" eq "$(bad short)" $((2 * K))
 for reason in bad_magic bad_version bad_type truncated trailing bad_sender; do
 	check "$reason datagrams counted" eq "$(bad "$reason")" "$K"
 done
-check "undecodable and oversized frames counted" eq "$(rep bad_frames)" $((2 * K))
-check "frames with an invalid flow counted as bad events" eq "$(rep bad_events)" "$K"
+check "undecodable and oversized frames counted" eq "$(per_peer bad_frames)" $((2 * K))
+check "frames with an invalid flow counted as bad events" eq "$(per_peer bad_events)" "$K"
 check "syncd on B still running" kill -0 "$PID_b"
 check "B still holds A's flows, none added" eq "$(external_flows b)" "$A_FLOWS"
 check "B's log is rate-limited (under 50 warnings for $((12 * K)) bad datagrams)" \

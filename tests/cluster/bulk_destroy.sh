@@ -31,7 +31,7 @@ for round in $(seq "$ROUNDS"); do
 		eval '[ "$(external_flows b)" = 0 ] && [ "$ms" -le "$LIMIT_MS" ]'
 	check "round $round: A's internal cache is empty too" eq "$(internal_flows a)" 0
 done
-log "A's netlink overruns: $(stat_of a "['tracker']['netlink_overruns']"), resyncs: $(stat_of a "['replication']['resyncs']")"
+log "A's netlink overruns: $(stat_of a "['tracker']['netlink_overruns']"), resyncs: $(stat_of a "['replication']['dumps']")"
 
 # Control: nobody replicates the flush, B must keep every entry.
 nsx a "$CTTOOL" gen "$N" --src 10.60.0.0 >/dev/null

@@ -7,16 +7,24 @@ bad-input cluster test. Run inside the attacker's namespace:
 KIND names one malformation (see KINDS) or "valid" (a well-formed frame
 with one flow from sender id 3, to show the path from this namespace works).
 """
+import itertools
 import os
 import socket
 import struct
 import sys
+import time
 
 MAGIC = 0x48414657
+VERSION = 2
+EPOCH = 4242
+# every datagram of this sender gets a new sequence number, also across
+# runs of this script (a repeated number is a duplicate and dropped unread)
+SEQ = itertools.count(int(time.time() * 1000) % (1 << 30))
 
 
-def header(length, version=1, mtype=1, sender=3, epoch=0, seq=1):
-    return struct.pack("!IBBHIII", MAGIC, version, mtype, length, sender, epoch, seq)
+def header(length, version=VERSION, mtype=1, sender=3, epoch=EPOCH, seq=None):
+    return struct.pack("!IBBHIII", MAGIC, version, mtype, length, sender, epoch,
+                       next(SEQ) if seq is None else seq)
 
 
 def varint(v):
@@ -39,7 +47,7 @@ def tuple_(src, dst, proto=6, sport=1234, dport=80):
 
 
 def frame_with_flow(flow):
-    event = field(1, 0, 1) + field(2, 2, flow)  # EV_NEW
+    event = field(1, 0, 1) + field(2, 2, flow) + field(4, 0, int(time.time() * 1e6))  # EV_NEW
     return field(1, 2, event)
 
 

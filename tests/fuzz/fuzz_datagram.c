@@ -1,116 +1,119 @@
-/* libFuzzer harness: one datagram from the sync link, taken the way the
- * receive path takes it (repl_rx.c): the header, then the payload of its
- * type through the same frame_read() the daemon uses; every valid event is
- * re-encoded and put in (or deleted from) a cache. The accepted events are
- * built into a new frame with the frame builder, which must unpack again
- * to as many events. */
-#include "cache.h"
-#include "flow_pb.h"
-#include "frame.h"
-#include "fuzz_check.h"
+/* libFuzzer harness: datagrams from the sync link into the daemon's real
+ * receive entry point (the channel's recv callback of the replication
+ * core), on a node built with the fake tracker and channel of the unit
+ * tests. So the header, admission, epoch, sequence window, heartbeat,
+ * version and tombstone logic are all under the fuzzer, not a copy.
+ *
+ * An input that starts with the wire magic is one datagram. Anything else
+ * is a script of records:
+ *   0xxxxxxx  a datagram: [from: 1][length: 2, big endian][bytes]
+ *   10xxxxxx  advance the clock by (low bits + 1) * 250 ms and tick
+ *   110xxxxx  run the loop (announces, sweeps, dumps progress)
+ *   111xxxxx  commit the peers' caches into the fake tracker, to the end
+ * After every input the node's invariants are checked: no peer holds more
+ * than its cap, the peer table is within its bound. */
+#include "fake_ops.h"
+#include "fuzz_assert.h"
+#include "repl_int.h"
 #include "wire.h"
 
-#include <errno.h>
-#include <stdbool.h>
+#include <event2/event.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#define CAP       500
+#define MAX_PEERS 6
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct cache *flows, *exps;
-static uint8_t rebuilt[HAFW_WIRE_MAX_DGRAM];
-static bool rebuild_full;
-
-/* What the receive path does with each valid event (repl_rx.c), plus the
- * harness's own checks: re-encodes and decodes to the same object, and
- * goes into a rebuilt frame. */
-static void apply_event(const struct frame_event *ev, void *arg)
+static void deliver(struct fnode *b, uint8_t from, const uint8_t *buf, size_t len)
 {
-	struct frame_builder *fb = arg;
-	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
-	int len;
+	struct chan_addr a = {.len = 4, .ip = {10, 0, 0, from}};
 
-	if (ev->obj == FRAME_FLOW) {
-		const struct hafw_flow *f = &ev->u.flow;
-
-		len = fuzz_check_flow(f, blob);
-		if (ev->type == HAFW_EV_DESTROY)
-			cache_del(flows, &f->orig, f->zone);
-		else
-			FUZZ_ASSERT(cache_put(flows, &f->orig, f->zone, blob, (size_t)len, 1) == 0);
-	} else {
-		const struct hafw_exp *x = &ev->u.exp;
-
-		len = fuzz_check_exp(x, blob);
-		if (ev->type == HAFW_EV_DESTROY)
-			cache_del(exps, &x->tuple, x->zone);
-		else
-			FUZZ_ASSERT(cache_put(exps, &x->tuple, x->zone, blob, (size_t)len, 1) == 0);
-	}
-	/* the canonical encoding may be longer than a crafted one (empty labels
-	 * become 16 bytes): a rebuild that does not fit is not a failure */
-	if (frame_add(fb, ev->type, ev->obj, blob, (size_t)len) == -ENOSPC)
-		rebuild_full = true;
+	b->chan.ev->recv(b->chan.arg, buf, len, &a);
 }
 
-/* The real decoder of DATA payloads (frame_read, as repl_rx.c uses it). */
-static void rx_data(const uint8_t *payload, size_t len)
+static void check(struct fnode *b)
 {
-	struct frame_builder fb;
-	Hafw__Frame *fr;
-	unsigned bad;
-	int n;
+	struct repl *r = b->r;
 
-	frame_init(&fb, rebuilt, sizeof(rebuilt));
-	rebuild_full = false;
-	n = frame_read(payload, len, apply_event, &fb, &bad);
-	if (n < 0)
-		return;
-	FUZZ_ASSERT(rebuild_full || fb.events == (unsigned)n);
-	fr = hafw__frame__unpack(NULL, fb.used, rebuilt);
-	FUZZ_ASSERT(fr != NULL);
-	FUZZ_ASSERT(fr->n_events == fb.events);
-	hafw__frame__free_unpacked(fr, NULL);
+	FUZZ_ASSERT(repl_npeers(r) <= MAX_PEERS);
+	for (int i = 0; i < repl_npeers(r); i++) {
+		struct repl_peer *p = repl_peer_at(r, i);
+
+		FUZZ_ASSERT(repl_peer_entries(p) <= CAP);
+		FUZZ_ASSERT(p->id != (uint32_t)b->cfg.node_id);
+	}
+}
+
+static void run(struct fnet *n, int turns)
+{
+	for (int i = 0; i < turns; i++)
+		event_base_loop(n->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+}
+
+static void done(void *arg, int status, const struct repl_commit_result *res)
+{
+	(void)status;
+	(void)res;
+	*(bool *)arg = true;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct hafw_wire_hdr h;
-	enum hafw_wire_err err;
+	static bool quiet;
+	struct fnet *n;
+	struct fnode *a, *b;
+	size_t i = 0;
 
-	if (!flows) {
-		flows = cache_new(0, 0x1234);
-		exps = cache_new(0, 0x5678);
+	if (!quiet) {
+		hafw_log_init("fuzz", false, LOG_CRIT);
+		quiet = true;
 	}
-	err = hafw_wire_hdr_parse(data, size, &h);
-	FUZZ_ASSERT((unsigned)err < HAFW_WIRE_NERR);
-	FUZZ_ASSERT(hafw_wire_err_name(err) != NULL);
-	if (err != HAFW_WIRE_OK)
-		return 0;
-	FUZZ_ASSERT(HAFW_WIRE_HDR_LEN + (size_t)h.len == size);
-	switch (h.type) {
-	case HAFW_MSG_DATA:
-		rx_data(data + HAFW_WIRE_HDR_LEN, h.len);
-		break;
-	case HAFW_MSG_HEARTBEAT: {
-		Hafw__Heartbeat *hb =
-		    hafw__heartbeat__unpack(NULL, h.len, data + HAFW_WIRE_HDR_LEN);
+	n = fnet_new();
+	a = fnode_new(n, 1); /* a slot for "from" 0; never started */
+	b = fnode_new(n, 2);
+	b->cfg.sync_max_entries = CAP;
+	b->cfg.sync_max_peers = MAX_PEERS;
+	fnode_start(b);
+	run(n, 4);
+	if (size >= 4 && !memcmp(data, "HAFW", 4)) {
+		deliver(b, 1, data, size);
+		run(n, 2);
+	} else {
+		while (i < size) {
+			uint8_t op = data[i++];
 
-		if (hb)
-			hafw__heartbeat__free_unpacked(hb, NULL);
-		break;
-	}
-	case HAFW_MSG_NACK: {
-		Hafw__Nack *nk = hafw__nack__unpack(NULL, h.len, data + HAFW_WIRE_HDR_LEN);
+			if (!(op & 0x80)) {
+				size_t len;
 
-		if (nk)
-			hafw__nack__free_unpacked(nk, NULL);
-		break;
+				if (i + 3 > size)
+					break;
+				len = (size_t)data[i + 1] << 8 | data[i + 2];
+				if (len > size - i - 3)
+					len = size - i - 3;
+				deliver(b, data[i], data + i + 3, len);
+				i += 3 + len;
+			} else if ((op & 0xc0) == 0x80) {
+				fnet_advance(n, ((uint64_t)(op & 0x3f) + 1) * 250);
+				repl_tick(b->r);
+			} else if ((op & 0xe0) == 0xc0) {
+				run(n, 8);
+			} else {
+				bool finished = false;
+
+				if (repl_commit_start(b->r, done, &finished) == 0)
+					for (int k = 0; k < 100000 && !finished; k++)
+						run(n, 1);
+				FUZZ_ASSERT(!repl_committing(b->r));
+			}
+			check(b);
+		}
 	}
-	default:
-		FUZZ_ASSERT(0);
-	}
-	cache_flush(flows);
-	cache_flush(exps);
+	repl_flush_frames(b->r);
+	check(b);
+	(void)a;
+	fnet_free(n);
 	return 0;
 }

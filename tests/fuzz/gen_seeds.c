@@ -31,15 +31,57 @@ static void put_str(const char *harness, const char *name, const char *text)
 	put(harness, name, text, strlen(text));
 }
 
-static size_t dgram(uint8_t type, uint32_t seq, const uint8_t *payload, size_t len, uint8_t *out)
+static size_t dgram_from(uint32_t sender, uint32_t epoch, uint8_t type, uint32_t seq,
+                         const uint8_t *payload, size_t len, uint8_t *out)
 {
 	struct hafw_wire_hdr h = {
-	    .type = type, .len = (uint16_t)len, .sender = 2, .epoch = 1, .seq = seq};
+	    .type = type, .len = (uint16_t)len, .sender = sender, .epoch = epoch, .seq = seq};
 
 	hafw_wire_hdr_write(&h, out);
 	if (len) /* an empty payload may be NULL */
 		memcpy(out + HAFW_WIRE_HDR_LEN, payload, len);
 	return HAFW_WIRE_HDR_LEN + len;
+}
+
+static size_t dgram(uint8_t type, uint32_t seq, const uint8_t *payload, size_t len, uint8_t *out)
+{
+	return dgram_from(3, 1, type, seq, payload, len, out);
+}
+
+/* fuzz_datagram's script format: a datagram record */
+static size_t rec(uint8_t *script, size_t at, uint8_t from, const uint8_t *d, size_t len)
+{
+	script[at] = 0;
+	script[at + 1] = from;
+	script[at + 2] = (uint8_t)(len >> 8);
+	script[at + 3] = (uint8_t)len;
+	memcpy(script + at + 4, d, len);
+	return at + 4 + len;
+}
+
+static size_t heartbeat(uint32_t sender, uint32_t epoch, uint32_t seq, uint32_t from,
+                        uint32_t to, uint8_t *out)
+{
+	Hafw__Heartbeat hb = HAFW__HEARTBEAT__INIT;
+	uint32_t need = 2;
+	uint8_t pb[256];
+	size_t n;
+
+	hb.node_id = sender;
+	hb.has_role = hb.has_last_seq = hb.has_flows = hb.has_expectations = 1;
+	hb.role = HAFW__ROLE__ROLE_PRIMARY;
+	hb.last_seq = seq;
+	hb.flows = 30;
+	hb.name = "fw-c";
+	if (from) {
+		hb.has_full_from_seq = hb.has_full_to_seq = 1;
+		hb.full_from_seq = from;
+		hb.full_to_seq = to;
+		hb.n_need_full = 1;
+		hb.need_full = &need;
+	}
+	n = hafw__heartbeat__pack(&hb, pb);
+	return dgram_from(sender, epoch, HAFW_MSG_HEARTBEAT, seq, pb, n, out);
 }
 
 static void flows_and_frames(void)
@@ -62,13 +104,13 @@ static void flows_and_frames(void)
 		n = hafw_flow_encode(&f, blob, sizeof(blob));
 		snprintf(name, sizeof(name), "flow_%s_full", v[i].name);
 		put("fuzz_flow_decode", name, blob, (size_t)n);
-		frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, (size_t)n);
+		frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, (size_t)n, 1000 + i);
 
 		ts_flow_plain(&f, &v[i].orig);
 		n = hafw_flow_encode(&f, dblob, sizeof(dblob));
 		snprintf(name, sizeof(name), "flow_%s_plain", v[i].name);
 		put("fuzz_flow_decode", name, dblob, (size_t)n);
-		frame_add(&destroy, HAFW_EV_DESTROY, FRAME_FLOW, dblob, (size_t)n);
+		frame_add(&destroy, HAFW_EV_DESTROY, FRAME_FLOW, dblob, (size_t)n, 2000 + i);
 	}
 	for (int v6 = 0; v6 < 2; v6++) {
 		struct hafw_exp e;
@@ -76,8 +118,8 @@ static void flows_and_frames(void)
 		ts_exp_full(&e, v6);
 		n = hafw_exp_encode(&e, blob, sizeof(blob));
 		put("fuzz_flow_decode", v6 ? "exp_v6" : "exp_v4", blob, (size_t)n);
-		frame_add(&fb, HAFW_EV_UPDATE, FRAME_EXP, blob, (size_t)n);
-		frame_add(&destroy, HAFW_EV_DESTROY, FRAME_EXP, blob, (size_t)n);
+		frame_add(&fb, HAFW_EV_UPDATE, FRAME_EXP, blob, (size_t)n, 1500);
+		frame_add(&destroy, HAFW_EV_DESTROY, FRAME_EXP, blob, (size_t)n, 2500);
 	}
 	put("fuzz_datagram", "data_new", out, dgram(HAFW_MSG_DATA, 1, frame, fb.used, out));
 	put("fuzz_datagram", "data_destroy", out,
@@ -105,6 +147,40 @@ static void flows_and_frames(void)
 		nk.to_seq = 3;
 		n = (int)hafw__nack__pack(&nk, pb);
 		put("fuzz_datagram", "nack", out, dgram(HAFW_MSG_NACK, 5, pb, (size_t)n, out));
+	}
+	{
+		/* a session: a peer's heartbeat, its flows, a destroy, its full
+		 * state confirmed, time passing, a restart (new epoch) with the
+		 * state again out of order, a commit */
+		static uint8_t script[16384];
+		size_t at = 0, len;
+
+		len = heartbeat(3, 100, 1, 0, 0, out);
+		at = rec(script, at, 3, out, len);
+		len = dgram_from(3, 100, HAFW_MSG_DATA, 2, frame, fb.used, out);
+		at = rec(script, at, 3, out, len);
+		script[at++] = 0x80 | 3; /* a second */
+		len = dgram_from(3, 100, HAFW_MSG_DATA, 3, dframe, destroy.used, out);
+		at = rec(script, at, 3, out, len);
+		len = heartbeat(3, 100, 4, 1, 3, out);
+		at = rec(script, at, 3, out, len);
+		script[at++] = 0xc0; /* run the loop: the sweep */
+		len = dgram_from(3, 100, HAFW_MSG_DATA, 5, frame, fb.used, out);
+		at = rec(script, at, 3, out, len);
+		len = dgram_from(3, 101, HAFW_MSG_DATA, 3, frame, fb.used, out);
+		at = rec(script, at, 3, out, len);
+		len = heartbeat(3, 101, 1, 0, 0, out);
+		at = rec(script, at, 3, out, len);
+		len = dgram_from(3, 101, HAFW_MSG_DATA, 2, dframe, destroy.used, out);
+		at = rec(script, at, 3, out, len);
+		len = heartbeat(3, 101, 4, 1, 3, out);
+		at = rec(script, at, 3, out, len);
+		script[at++] = 0xc0;
+		len = heartbeat(4, 7, 1, 0, 0, out); /* a second peer */
+		at = rec(script, at, 4, out, len);
+		script[at++] = 0xe0; /* commit */
+		script[at++] = 0x80 | 40; /* ten seconds: peers go down */
+		put("fuzz_datagram", "session", script, at);
 	}
 }
 

@@ -1,14 +1,22 @@
 /* Flow model <-> libnetfilter_conntrack.
  *
- * libnetfilter_conntrack has no reply-direction ICMP attributes. Reading,
- * the reply's id/type/code are derived from the original direction as the
- * kernel does (icmp_invert_tuple). Writing, its tuple keeps ICMP id and
- * type,code in the same unions as the ports, so the REPL_PORT setters
- * carry them into the message. */
+ * libnetfilter_conntrack has no reply-direction ICMP attributes, and the
+ * reply's ICMP id is not always the original's: NAT changes it when two
+ * clients behind one address use the same id. Writing, the library keeps
+ * ICMP id and type,code in the same unions as the ports, so the REPL_PORT
+ * setters carry them into the message. Reading an object, the REPL_PORT
+ * getters give them back when they were set that way; nfct_nlmsg_parse()
+ * stores the kernel's values without a bit that lets them be read, so
+ * nfct_conv_flow_parse() takes them from the message itself. Only when
+ * neither is there are they derived from the original direction, as the
+ * kernel does without NAT (icmp_invert_tuple). */
 #include "nfct_conv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -53,7 +61,7 @@ static int tuple_from(const struct nf_conntrack *ct, int d, struct hafw_tuple *t
 		t->icmp_code = nfct_get_attr_u8(ct, ATTR_ICMP_CODE);
 		t->sport = ntohs(nfct_get_attr_u16(ct, ATTR_ICMP_ID));
 	} else if (hafw_tuple_is_icmp(t)) {
-		/* filled in by the caller from the original direction */
+		/* filled in by the caller (reply_icmp_from) */
 	} else {
 		t->sport = ntohs(nfct_get_attr_u16(ct, a->psrc));
 		t->dport = ntohs(nfct_get_attr_u16(ct, a->pdst));
@@ -91,6 +99,25 @@ static void tuple_to(struct nf_conntrack *ct, int d, const struct hafw_tuple *t)
 	}
 }
 
+static void reply_icmp_from(const struct nf_conntrack *ct, const struct hafw_tuple *orig,
+                            struct hafw_tuple *r)
+{
+	struct hafw_tuple inv;
+
+	hafw_tuple_invert(orig, &inv);
+	r->sport = inv.sport;
+	r->icmp_type = inv.icmp_type;
+	r->icmp_code = inv.icmp_code;
+	if (nfct_attr_is_set(ct, ATTR_REPL_PORT_SRC))
+		r->sport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
+	if (nfct_attr_is_set(ct, ATTR_REPL_PORT_DST)) {
+		const uint8_t *tc = nfct_get_attr(ct, ATTR_REPL_PORT_DST);
+
+		r->icmp_type = tc[0];
+		r->icmp_code = tc[1];
+	}
+}
+
 #define GET_IF(attr, bit, field, getter)                                                           \
 	do {                                                                                       \
 		if (nfct_attr_is_set(ct, attr)) {                                                  \
@@ -111,14 +138,8 @@ int nfct_conv_flow_from(const struct nf_conntrack *ct, struct hafw_flow *f)
 		ret = tuple_from(ct, D_REPL, &f->reply);
 		if (ret)
 			return ret;
-		if (hafw_tuple_is_icmp(&f->reply)) {
-			struct hafw_tuple inv;
-
-			hafw_tuple_invert(&f->orig, &inv);
-			f->reply.sport = inv.sport;
-			f->reply.icmp_type = inv.icmp_type;
-			f->reply.icmp_code = inv.icmp_code;
-		}
+		if (hafw_tuple_is_icmp(&f->reply))
+			reply_icmp_from(ct, &f->orig, &f->reply);
 		f->present |= HAFW_FA_REPLY;
 	}
 	GET_IF(ATTR_ZONE, HAFW_FA_ZONE, zone, nfct_get_attr_u16);
@@ -195,6 +216,88 @@ int nfct_conv_flow_from(const struct nf_conntrack *ct, struct hafw_flow *f)
 }
 
 #undef GET_IF
+
+struct attr_find {
+	int type;
+	const struct nlattr *found;
+};
+
+static int attr_find_cb(const struct nlattr *a, void *data)
+{
+	struct attr_find *af = data;
+
+	if (mnl_attr_get_type(a) == af->type)
+		af->found = a;
+	return MNL_CB_OK;
+}
+
+/* The last attribute of that type, as the kernel's nla_parse() takes it. */
+static const struct nlattr *nested_find(const struct nlattr *nest, int type)
+{
+	struct attr_find af = {type, NULL};
+
+	if (!nest || mnl_attr_parse_nested(nest, attr_find_cb, &af) < 0)
+		return NULL;
+	return af.found;
+}
+
+static const struct nlattr *msg_find(const struct nlmsghdr *nlh, int type)
+{
+	struct attr_find af = {type, NULL};
+
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_find_cb, &af) < 0)
+		return NULL;
+	return af.found;
+}
+
+/* The kernel's reply tuple as it sent it (icmp_tuple_to_nlattr()). */
+static int reply_icmp_from_msg(const struct nlmsghdr *nlh, struct hafw_tuple *r)
+{
+	bool v6 = r->l4 == IPPROTO_ICMPV6;
+	const struct nlattr *proto = nested_find(msg_find(nlh, CTA_TUPLE_REPLY), CTA_TUPLE_PROTO);
+	const struct nlattr *a;
+
+	a = nested_find(proto, v6 ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID);
+	if (a) {
+		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0)
+			return -EINVAL;
+		r->sport = ntohs(mnl_attr_get_u16(a));
+	}
+	a = nested_find(proto, v6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE);
+	if (a) {
+		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+			return -EINVAL;
+		r->icmp_type = mnl_attr_get_u8(a);
+	}
+	a = nested_find(proto, v6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE);
+	if (a) {
+		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+			return -EINVAL;
+		r->icmp_code = mnl_attr_get_u8(a);
+	}
+	return 0;
+}
+
+int nfct_conv_flow_parse(const struct nlmsghdr *nlh, enum nfct_conv_origin origin,
+                         struct hafw_flow *f)
+{
+	struct nf_conntrack *ct;
+	int ret;
+
+	(void)origin;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nfgenmsg)))
+		return -EINVAL;
+	ct = nfct_new();
+	if (!ct)
+		return -ENOMEM;
+	ret = nfct_nlmsg_parse(nlh, ct) < 0 ? -EINVAL : nfct_conv_flow_from(ct, f);
+	nfct_destroy(ct);
+	if (ret)
+		return ret;
+	if ((f->present & HAFW_FA_REPLY) && hafw_tuple_is_icmp(&f->reply))
+		ret = reply_icmp_from_msg(nlh, &f->reply);
+	return ret;
+}
 
 void nfct_conv_flow_key_to(const struct hafw_flow *f, struct nf_conntrack *ct)
 {
@@ -278,6 +381,15 @@ void nfct_conv_flow_to(const struct hafw_flow *f, struct nf_conntrack *ct)
 		struct hafw_tuple inv;
 
 		hafw_tuple_invert(&f->orig, &inv);
+		/* NAT may have given an ICMP flow another id (the clients
+		 * behind one address pinged with the same). libnetfilter_conntrack
+		 * cannot ask for an id in the NAT attributes, but the kernel
+		 * keeps the one of the reply it is given when no other flow uses
+		 * it (get_unique_tuple()): without it, this flow would clash
+		 * with the one that kept the id and get a random one. */
+		if (nat && (f->present & HAFW_FA_REPLY) && hafw_tuple_is_icmp(&f->orig) &&
+		    f->reply.l4 == f->orig.l4)
+			inv.sport = f->reply.sport;
 		tuple_to(ct, D_REPL, &inv);
 	}
 	if (f->zone)

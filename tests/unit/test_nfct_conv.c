@@ -3,22 +3,21 @@
  * Two legs are tested:
  *  - the object leg: model -> nf_conntrack -> model, in memory;
  *  - the netlink leg: model -> nf_conntrack -> nfct_nlmsg_build() ->
- *    nfct_nlmsg_parse() -> model. This is the shape of what the kernel
- *    tracker sends and receives (tracker_kernel.c parses events and dumps
- *    with nfct_nlmsg_parse()), so it catches attributes that only work
- *    for objects we filled ourselves.
+ *    nfct_conv_flow_parse() -> model. This is the shape of what the kernel
+ *    tracker sends and receives (it reads events and dumps with
+ *    nfct_conv_flow_parse()), so it catches attributes that only work for
+ *    objects we filled ourselves.
  *
  * What legitimately does not survive:
  *  - status bits the kernel owns (EXPECTED, CONFIRMED, DYING, *_NAT_DONE,
  *    TEMPLATE, UNTRACKED, OFFLOAD, HW_OFFLOAD, HELPER) are masked for a
  *    create; NAT is expressed as SNAT/DNAT attributes instead;
  *  - a NAT'ed reply tuple: a NAT'ed flow is created with the plain inverse
- *    as its reply and the mapping as SNAT/DNAT attributes (the kernel
- *    rebuilds the reply and sets SRC_NAT/DST_NAT itself);
+ *    as its reply (but the reply's own ICMP id) and the mapping as
+ *    SNAT/DNAT attributes (the kernel rebuilds the reply and sets
+ *    SRC_NAT/DST_NAT itself);
  *  - TCP, SCTP and DCCP protocol info share one union in
  *    libnetfilter_conntrack, so a flow carries only its own protocol's;
- *  - an ICMP reply tuple is derived from the original direction (the
- *    library has no reply ICMP getters);
  *  - expectation class, expectfn and NAT: nfct_conv_exp_to() leaves them to
  *    the kernel tracker, which adds them as raw attributes;
  *  - the start timestamp: libnetfilter_conntrack has no setter for
@@ -71,6 +70,9 @@ static void want_after_nfct(const struct hafw_flow *f, struct hafw_flow *w)
 	}
 	if (is_nat(f) || !(f->present & HAFW_FA_REPLY))
 		hafw_tuple_invert(&f->orig, &w->reply);
+	/* NAT's own ICMP id is sent in the reply: the kernel keeps it */
+	if (is_nat(f) && (f->present & HAFW_FA_REPLY) && hafw_tuple_is_icmp(&f->orig))
+		w->reply.sport = f->reply.sport;
 	w->status &= ~TS_NFCT_STATUS_DROP;
 	w->present &= ~HAFW_FA_START;
 	w->start_ns = 0;
@@ -107,12 +109,8 @@ static int netlink_leg(const struct hafw_flow *f, struct hafw_flow *out,
 	nfct_destroy(ct);
 	if (extra)
 		extra(nlh, f);
-	ct = nfct_new();
-	assert_non_null(ct);
-	assert_int_equal(nfct_nlmsg_parse(nlh, ct), 0);
 	memset(out, 0x5a, sizeof(*out));
-	ret = nfct_conv_flow_from(ct, out);
-	nfct_destroy(ct);
+	ret = nfct_conv_flow_parse(nlh, NFCT_CONV_SNAPSHOT, out);
 	return ret;
 }
 
@@ -445,6 +443,178 @@ static void test_icmp_reply_from_kernel(void **state)
 	check_same(&f, &g, "icmpv6 from kernel");
 }
 
+/* A tuple nest as the kernel writes it (ctnetlink_dump_tuples()): the
+ * ICMP and ICMPv6 trackers put id, type and code, the others ports. */
+static void put_kernel_tuple(struct nlmsghdr *nlh, int type, const struct hafw_tuple *t)
+{
+	struct nlattr *outer = mnl_attr_nest_start(nlh, type), *in;
+	bool v6 = t->l3 == AF_INET6;
+
+	in = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	mnl_attr_put(nlh, v6 ? CTA_IP_V6_SRC : CTA_IP_V4_SRC, v6 ? 16 : 4, t->src);
+	mnl_attr_put(nlh, v6 ? CTA_IP_V6_DST : CTA_IP_V4_DST, v6 ? 16 : 4, t->dst);
+	mnl_attr_nest_end(nlh, in);
+	in = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, t->l4);
+	if (t->l4 == IPPROTO_ICMP) {
+		mnl_attr_put_u16(nlh, CTA_PROTO_ICMP_ID, htons(t->sport));
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_TYPE, t->icmp_type);
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_CODE, t->icmp_code);
+	} else if (t->l4 == IPPROTO_ICMPV6) {
+		mnl_attr_put_u16(nlh, CTA_PROTO_ICMPV6_ID, htons(t->sport));
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_TYPE, t->icmp_type);
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_CODE, t->icmp_code);
+	} else {
+		mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(t->sport));
+		mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(t->dport));
+	}
+	mnl_attr_nest_end(nlh, in);
+	mnl_attr_nest_end(nlh, outer);
+}
+
+/* A flow message as the kernel builds it (ctnetlink_conntrack_event(),
+ * ctnetlink_fill_info()): tuples, id, status, timeout, then mark, labels
+ * and helper when f has them. flags and pid as in the netlink header: an
+ * event has NLM_F_CREATE|NLM_F_EXCL for NEW, 0 for UPDATE, and the port id
+ * of the socket whose request caused it (0 for a packet). */
+static struct nlmsghdr *put_kernel_flow(char *buf, const struct hafw_flow *f, uint16_t type,
+                                        uint16_t flags, uint32_t pid)
+{
+	struct nlmsghdr *nlh = put_ct_msg(buf, f->orig.l3);
+	struct nlattr *nest;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
+	nlh->nlmsg_flags = flags;
+	nlh->nlmsg_pid = pid;
+	put_kernel_tuple(nlh, CTA_TUPLE_ORIG, &f->orig);
+	put_kernel_tuple(nlh, CTA_TUPLE_REPLY, &f->reply);
+	mnl_attr_put_u32(nlh, CTA_ID, htonl(0x12345678));
+	mnl_attr_put_u32(nlh, CTA_STATUS, htonl(f->status));
+	mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(f->timeout));
+	if (f->present & HAFW_FA_MARK)
+		mnl_attr_put_u32(nlh, CTA_MARK, htonl(f->mark));
+	if (f->present & HAFW_FA_LABELS)
+		mnl_attr_put(nlh, CTA_LABELS, sizeof(f->labels), f->labels);
+	if (f->present & HAFW_FA_HELPER) {
+		nest = mnl_attr_nest_start(nlh, CTA_HELP);
+		mnl_attr_put_strz(nlh, CTA_HELP_NAME, f->helper);
+		mnl_attr_nest_end(nlh, nest);
+	}
+	return nlh;
+}
+
+/* Two clients behind a masquerading firewall ping the same server with
+ * the same ICMP id: the second flow's reply gets another id (measured in a
+ * network namespace: orig id 777, reply id 23273). */
+static void icmp_nat_flow(struct hafw_flow *f, bool v6)
+{
+	struct hafw_tuple t;
+
+	if (v6)
+		ts_icmp(&t, "fd00:1::3", "2001:db8:3::2", 128, 0, 777);
+	else
+		ts_icmp(&t, "10.99.1.3", "10.99.3.2", 8, 0, 777);
+	ts_flow_plain(f, &t);
+	f->present |= HAFW_FA_STATUS | HAFW_FA_TIMEOUT;
+	f->status = HAFW_IPS_SEEN_REPLY | HAFW_IPS_CONFIRMED | HAFW_IPS_SRC_NAT |
+	            HAFW_IPS_SRC_NAT_DONE | HAFW_IPS_DST_NAT_DONE;
+	f->timeout = 29;
+	ts_addr(f->reply.dst, v6 ? "2001:db8:3::1" : "10.99.3.1");
+	f->reply.sport = 23273;
+}
+
+/* Regression: the reply direction's ICMP id was taken from the original
+ * direction, so an ICMP flow whose id NAT had changed was replicated with
+ * the wrong reply tuple. It is read from the kernel's reply tuple. */
+static void test_icmp_nat_reply_id_read(void **state)
+{
+	static char buf[4096];
+	struct hafw_flow f, g;
+	struct nlmsghdr *nlh;
+
+	(void)state;
+	for (int v6 = 0; v6 < 2; v6++) {
+		icmp_nat_flow(&f, v6);
+		nlh = put_kernel_flow(buf, &f, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, 0);
+		memset(&g, 0x5a, sizeof(g));
+		assert_int_equal(nfct_conv_flow_parse(nlh, NFCT_CONV_EVENT, &g), 0);
+		assert_int_equal(g.reply.sport, 23273);
+		assert_int_equal(g.reply.icmp_type, v6 ? 129 : 0);
+		check_same(&f, &g, v6 ? "icmpv6 nat event" : "icmp nat event");
+		nlh = put_kernel_flow(buf, &f, IPCTNL_MSG_CT_NEW, NLM_F_MULTI, 1);
+		assert_int_equal(nfct_conv_flow_parse(nlh, NFCT_CONV_SNAPSHOT, &g), 0);
+		check_same(&f, &g, v6 ? "icmpv6 nat dump" : "icmp nat dump");
+	}
+	/* a type and code of the kernel's reply are taken as they are */
+	icmp_nat_flow(&f, false);
+	f.reply.icmp_type = 3;
+	f.reply.icmp_code = 1;
+	nlh = put_kernel_flow(buf, &f, IPCTNL_MSG_CT_NEW, 0, 0);
+	assert_int_equal(nfct_conv_flow_parse(nlh, NFCT_CONV_EVENT, &g), 0);
+	check_same(&f, &g, "icmp reply type");
+}
+
+/* The other half: a commit sends the reply's own ICMP id. A NATed flow is
+ * created with the plain inverse as its reply and the kernel redoes the
+ * mapping from there; it keeps the id it is given when no other flow
+ * uses it (get_unique_tuple()), so the id the primary's NAT chose
+ * survives. With the original id instead, the second flow of the example
+ * clashes with the first and the kernel picks a random one. */
+static void test_icmp_nat_reply_id_write(void **state)
+{
+	struct hafw_flow f, g, w;
+	struct nf_conntrack *ct;
+
+	(void)state;
+	for (int v6 = 0; v6 < 2; v6++) {
+		icmp_nat_flow(&f, v6);
+		ct = nfct_new();
+		nfct_conv_flow_to(&f, ct);
+		assert_int_equal(ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC)), 23273);
+		/* the addresses are still the inverse: SNAT rewrites them */
+		assert_memory_equal(nfct_get_attr(ct, v6 ? ATTR_REPL_IPV6_DST : ATTR_REPL_IPV4_DST),
+		                    f.orig.src, v6 ? 16 : 4);
+		assert_int_equal(nfct_get_attr_u16(ct, ATTR_ICMP_ID), htons(777));
+		nfct_destroy(ct);
+		/* and through a message */
+		want_after_nfct(&f, &w);
+		w.status |= HAFW_IPS_CONFIRMED;
+		assert_int_equal(netlink_leg(&f, &g, NULL), 0);
+		assert_int_equal(g.reply.sport, 23273);
+		check_same(&w, &g, v6 ? "icmpv6 nat commit" : "icmp nat commit");
+		/* without NAT the reply is sent as it is */
+		f.status &= ~(uint32_t)HAFW_IPS_SRC_NAT;
+		ct = nfct_new();
+		nfct_conv_flow_to(&f, ct);
+		assert_int_equal(ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC)), 23273);
+		assert_memory_equal(nfct_get_attr(ct, v6 ? ATTR_REPL_IPV6_DST : ATTR_REPL_IPV4_DST),
+		                    f.reply.dst, v6 ? 16 : 4);
+		nfct_destroy(ct);
+	}
+}
+
+/* read -> model -> protobuf -> model -> commit -> read: the reply id of an
+ * ICMP flow whose id NAT changed comes back whole. */
+static void test_icmp_nat_reply_id_roundtrip(void **state)
+{
+	static char buf[4096];
+	uint8_t pb[HAFW_FLOW_MAX_ENCODED];
+	struct hafw_flow f, g, d, h;
+	int n;
+
+	(void)state;
+	icmp_nat_flow(&f, false);
+	assert_int_equal(nfct_conv_flow_parse(put_kernel_flow(buf, &f, IPCTNL_MSG_CT_NEW, 0, 0),
+	                                      NFCT_CONV_EVENT, &g),
+	                 0);
+	n = hafw_flow_encode(&g, pb, sizeof(pb));
+	assert_true(n > 0);
+	assert_int_equal(hafw_flow_decode(pb, (size_t)n, &d), 0);
+	assert_int_equal(netlink_leg(&d, &h, NULL), 0);
+	assert_int_equal(h.reply.sport, 23273);
+	assert_int_equal(h.orig.sport, 777);
+}
+
 /* Regression (hardening): an object whose family is set but whose address
  * attributes are not made tuple_from() memcpy() from NULL. It returns
  * -EINVAL, as the header promises for objects the model cannot hold. */
@@ -565,6 +735,9 @@ int main(void)
 	    cmocka_unit_test(test_icmp_reply_from_kernel),
 	    cmocka_unit_test(test_from_without_addresses),
 	    cmocka_unit_test(test_foreign_protoinfo),
+	    cmocka_unit_test(test_icmp_nat_reply_id_read),
+	    cmocka_unit_test(test_icmp_nat_reply_id_write),
+	    cmocka_unit_test(test_icmp_nat_reply_id_roundtrip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -189,8 +189,12 @@ int nfct_conv_flow_from(const struct nf_conntrack *ct, struct hafw_flow *f)
 			f->present |= HAFW_FA_HELPER;
 		}
 	}
-	if (nfct_attr_is_set(ct, ATTR_MASTER_L3PROTO) && tuple_from(ct, D_MASTER, &f->master) == 0)
+	if (nfct_attr_is_set(ct, ATTR_MASTER_L3PROTO)) {
+		/* the kernel reads a master with the flow's family */
+		if (tuple_from(ct, D_MASTER, &f->master) || f->master.l3 != f->orig.l3)
+			return -EINVAL;
 		f->present |= HAFW_FA_MASTER;
+	}
 	if (nfct_attr_is_set(ct, ATTR_ORIG_NAT_SEQ_CORRECTION_POS)) {
 		f->seqadj[0].correction_pos =
 		    nfct_get_attr_u32(ct, ATTR_ORIG_NAT_SEQ_CORRECTION_POS);
@@ -467,12 +471,18 @@ static int exp_tuple_from(const struct nf_expect *exp, int attr, struct hafw_tup
 	return tuple_from(ct, D_ORIG, t);
 }
 
+/* One family for every tuple, as in hafw_exp_from_pb(): the kernel reads
+ * them all with the message's. libnetfilter_conntrack gives each parsed
+ * tuple the message's family, so from the kernel a tuple of another one
+ * is one without addresses; an object may be built any way. */
 int nfct_conv_exp_from(const struct nf_expect *exp, struct hafw_exp *e)
 {
 	memset(e, 0, sizeof(*e));
 	if (exp_tuple_from(exp, ATTR_EXP_MASTER, &e->master) ||
 	    exp_tuple_from(exp, ATTR_EXP_EXPECTED, &e->tuple) ||
 	    exp_tuple_from(exp, ATTR_EXP_MASK, &e->mask))
+		return -EINVAL;
+	if (e->tuple.l3 != e->master.l3 || e->mask.l3 != e->master.l3)
 		return -EINVAL;
 	if (nfexp_attr_is_set(exp, ATTR_EXP_TIMEOUT)) {
 		e->timeout = nfexp_get_attr_u32(exp, ATTR_EXP_TIMEOUT);
@@ -502,8 +512,10 @@ int nfct_conv_exp_from(const struct nf_expect *exp, struct hafw_exp *e)
 			e->present |= HAFW_EA_FN;
 		}
 	}
-	if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_TUPLE) &&
-	    exp_tuple_from(exp, ATTR_EXP_NAT_TUPLE, &e->nat_tuple) == 0) {
+	if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_TUPLE)) {
+		if (exp_tuple_from(exp, ATTR_EXP_NAT_TUPLE, &e->nat_tuple) ||
+		    e->nat_tuple.l3 != e->master.l3)
+			return -EINVAL;
 		e->nat_dir = nfexp_get_attr_u32(exp, ATTR_EXP_NAT_DIR);
 		e->present |= HAFW_EA_NAT;
 	}

@@ -615,6 +615,37 @@ static void test_icmp_nat_reply_id_roundtrip(void **state)
 	assert_int_equal(h.orig.sport, 777);
 }
 
+/* A master tuple of another family than the flow's cannot be committed
+ * (the kernel reads it with the message's family): refused, like a reply
+ * of another family in the protobuf decoder. */
+static void test_master_family(void **state)
+{
+	struct hafw_tuple t, m6;
+	struct hafw_flow f, g;
+	struct nf_conntrack *ct;
+
+	(void)state;
+	ts_tuple(&t, IPPROTO_TCP, "10.0.0.1", "198.51.100.7", 40000, 50000);
+	ts_flow_plain(&f, &t);
+	f.present |= HAFW_FA_MASTER;
+	ts_tuple(&f.master, IPPROTO_TCP, "10.0.0.1", "198.51.100.7", 40001, 21);
+	ct = nfct_new();
+	nfct_conv_flow_to(&f, ct);
+	assert_int_equal(nfct_conv_flow_from(ct, &g), 0);
+	assert_true(g.present & HAFW_FA_MASTER);
+	ts_tuple(&m6, IPPROTO_TCP, "2001:db8::1", "2001:db8::2", 40001, 21);
+	nfct_set_attr_u8(ct, ATTR_MASTER_L3PROTO, AF_INET6);
+	nfct_set_attr(ct, ATTR_MASTER_IPV6_SRC, m6.src);
+	nfct_set_attr(ct, ATTR_MASTER_IPV6_DST, m6.dst);
+	assert_int_equal(nfct_conv_flow_from(ct, &g), -EINVAL);
+	/* a master without addresses was dropped silently */
+	nfct_attr_unset(ct, ATTR_MASTER_IPV6_SRC);
+	nfct_set_attr_u8(ct, ATTR_MASTER_L3PROTO, AF_INET);
+	nfct_attr_unset(ct, ATTR_MASTER_IPV4_SRC);
+	assert_int_equal(nfct_conv_flow_from(ct, &g), -EINVAL);
+	nfct_destroy(ct);
+}
+
 /* Regression (hardening): an object whose family is set but whose address
  * attributes are not made tuple_from() memcpy() from NULL. It returns
  * -EINVAL, as the header promises for objects the model cannot hold. */
@@ -738,6 +769,7 @@ int main(void)
 	    cmocka_unit_test(test_icmp_nat_reply_id_read),
 	    cmocka_unit_test(test_icmp_nat_reply_id_write),
 	    cmocka_unit_test(test_icmp_nat_reply_id_roundtrip),
+	    cmocka_unit_test(test_master_family),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -282,13 +282,45 @@ static int reply_icmp_from_msg(const struct nlmsghdr *nlh, struct hafw_tuple *r)
 	return 0;
 }
 
+/* What the kernel means by leaving labels or the helper out of a message
+ * (ctnetlink_fill_info(), ctnetlink_conntrack_event()):
+ *  - a dump entry or GET answer has every label that is set and the helper
+ *    if there is one: absent is gone;
+ *  - an event other than DESTROY has the helper whenever the flow has one
+ *    (nfct_help(ct) alone is enough): absent is gone;
+ *  - labels are in an event only when IPCT_LABEL is in it and a bit is set.
+ *    A NEW event has the labels set before it left, and every event caused
+ *    by a ctnetlink request (a port id in the header: conntrack -U, our
+ *    peers' tools) reports IPCT_LABEL; there absent is gone. Any other
+ *    update (a packet's, port id 0) may have cleared them or not: unsure.
+ *  - a DESTROY says nothing about what it leaves out.
+ * The mark needs no such rule: an event has it when it changed or is not
+ * 0, a dump always. Seqadj, synproxy and the master cannot be removed from
+ * a flow, the secmark does not come from the kernel (CTA_SECCTX instead). */
+static void absent_from_msg(const struct nlmsghdr *nlh, enum nfct_conv_origin origin,
+                            struct hafw_flow *f)
+{
+	uint32_t absent = ~f->present & (HAFW_FA_LABELS | HAFW_FA_HELPER);
+
+	if (origin == NFCT_CONV_SNAPSHOT) {
+		f->gone = absent;
+		return;
+	}
+	if (NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_NEW)
+		return;
+	f->gone = absent & HAFW_FA_HELPER;
+	if (nlh->nlmsg_pid || (nlh->nlmsg_flags & NLM_F_CREATE))
+		f->gone |= absent & HAFW_FA_LABELS;
+	else
+		f->unsure = absent & HAFW_FA_LABELS;
+}
+
 int nfct_conv_flow_parse(const struct nlmsghdr *nlh, enum nfct_conv_origin origin,
                          struct hafw_flow *f)
 {
 	struct nf_conntrack *ct;
 	int ret;
 
-	(void)origin;
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nfgenmsg)))
 		return -EINVAL;
 	ct = nfct_new();
@@ -300,6 +332,8 @@ int nfct_conv_flow_parse(const struct nlmsghdr *nlh, enum nfct_conv_origin origi
 		return ret;
 	if ((f->present & HAFW_FA_REPLY) && hafw_tuple_is_icmp(&f->reply))
 		ret = reply_icmp_from_msg(nlh, &f->reply);
+	if (ret == 0)
+		absent_from_msg(nlh, origin, f);
 	return ret;
 }
 

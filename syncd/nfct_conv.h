@@ -19,8 +19,9 @@ enum nfct_conv_origin {
 
 /* Read a ctnetlink flow message: nfct_conv_flow_from() of what
  * nfct_nlmsg_parse() makes of it, plus what the library drops (the reply
- * direction's ICMP id, type and code). Returns 0, -ENOMEM, or -EINVAL /
- * -EAFNOSUPPORT for messages the model cannot hold. */
+ * direction's ICMP id, type and code) and what the kernel says by leaving
+ * attributes out: f->gone, f->unsure (see hafw_flow_merge). Returns 0,
+ * -ENOMEM, or -EINVAL / -EAFNOSUPPORT for messages the model cannot hold. */
 int nfct_conv_flow_parse(const struct nlmsghdr *nlh, enum nfct_conv_origin origin,
                          struct hafw_flow *f);
 /* Fill ct for a create or update. NAT attributes are derived from the

@@ -615,6 +615,191 @@ static void test_icmp_nat_reply_id_roundtrip(void **state)
 	assert_int_equal(h.orig.sport, 777);
 }
 
+/* A TCP flow with labels, as the firewall holds it. */
+static void labeled_flow(struct hafw_flow *f)
+{
+	struct hafw_tuple t;
+
+	ts_tuple(&t, IPPROTO_TCP, "10.7.0.1", "10.7.0.2", 1000, 80);
+	ts_flow_plain(f, &t);
+	f->present |= HAFW_FA_STATUS | HAFW_FA_TIMEOUT | HAFW_FA_MARK | HAFW_FA_LABELS;
+	f->status = HAFW_IPS_SEEN_REPLY | HAFW_IPS_ASSURED | HAFW_IPS_CONFIRMED;
+	f->timeout = 100;
+	f->mark = 0;
+	memset(f->labels, 0, sizeof(f->labels));
+	f->labels[0] = 0x05;
+}
+
+static void parse_kernel(const struct hafw_flow *f, uint16_t type, uint16_t flags, uint32_t pid,
+                         enum nfct_conv_origin origin, struct hafw_flow *out)
+{
+	static char buf[4096];
+
+	memset(out, 0x5a, sizeof(*out));
+	assert_int_equal(
+	    nfct_conv_flow_parse(put_kernel_flow(buf, f, type, flags, pid), origin, out), 0);
+}
+
+/* Clearing the last label (conntrack -U --label-del, or any ctnetlink
+ * update with zero labels): measured in a network namespace with an nft
+ * rule using "ct label", the UPDATE event comes from the requester's port
+ * id and has no CTA_LABELS (ctnetlink_dump_labels() writes nothing when
+ * every bit is 0); a dump of the flow has none either. Every ctnetlink
+ * update reports IPCT_LABEL (ctnetlink_new_conntrack()), so in an event
+ * with a port id the absence means "no labels". The cached flow must end
+ * with all-zero labels, which a commit then writes to the peers' kernels. */
+static void test_labels_cleared(void **state)
+{
+	static const uint8_t zero[HAFW_LABELS_LEN];
+	uint8_t pb[HAFW_FLOW_MAX_ENCODED];
+	struct hafw_flow f, cached, upd, d;
+	const struct nfct_bitmask *b;
+	struct nf_conntrack *ct;
+	int n;
+
+	(void)state;
+	labeled_flow(&f);
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, 0, NFCT_CONV_EVENT, &cached);
+	assert_true(cached.present & HAFW_FA_LABELS);
+	assert_int_equal(cached.labels[0], 0x05);
+	assert_int_equal(cached.gone & HAFW_FA_LABELS, 0);
+	assert_int_equal(cached.unsure, 0);
+
+	/* the clearing update, from conntrack(8)'s socket */
+	f.present &= ~HAFW_FA_LABELS;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 2714310495u, NFCT_CONV_EVENT, &upd);
+	assert_false(upd.present & HAFW_FA_LABELS);
+	assert_true(upd.gone & HAFW_FA_LABELS);
+	assert_false(upd.unsure & HAFW_FA_LABELS);
+	assert_false(hafw_flow_needs_reread(&cached, &upd));
+	hafw_flow_merge(&cached, &upd);
+	assert_true(cached.present & HAFW_FA_LABELS);
+	assert_memory_equal(cached.labels, zero, sizeof(zero));
+	/* it travels to the peers as a value */
+	n = hafw_flow_encode(&cached, pb, sizeof(pb));
+	assert_true(n > 0);
+	assert_int_equal(hafw_flow_decode(pb, (size_t)n, &d), 0);
+	assert_true(d.present & HAFW_FA_LABELS);
+	assert_memory_equal(d.labels, zero, sizeof(zero));
+	/* and a commit clears them in a kernel that has them */
+	ct = nfct_new();
+	nfct_conv_flow_to(&d, ct);
+	assert_true(nfct_attr_is_set(ct, ATTR_CONNLABELS));
+	b = nfct_get_attr(ct, ATTR_CONNLABELS);
+	for (unsigned i = 0; i < HAFW_LABELS_LEN * 8; i++)
+		assert_false(nfct_bitmask_test_bit(b, i));
+	nfct_destroy(ct);
+
+	/* a dump or GET carries every label there is: none is none */
+	labeled_flow(&f);
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_EVENT, &cached);
+	f.present &= ~HAFW_FA_LABELS;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, NLM_F_MULTI, 77, NFCT_CONV_SNAPSHOT, &upd);
+	assert_true(upd.gone & HAFW_FA_LABELS);
+	hafw_flow_merge(&cached, &upd);
+	assert_memory_equal(cached.labels, zero, sizeof(zero));
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_SNAPSHOT, &upd); /* a GET answer */
+	assert_true(upd.gone & HAFW_FA_LABELS);
+
+	/* a NEW event has the labels a rule set before it left: none is none */
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, 0, NFCT_CONV_EVENT, &upd);
+	assert_true(upd.gone & HAFW_FA_LABELS);
+	assert_false(upd.unsure & HAFW_FA_LABELS);
+}
+
+/* An update a packet caused (port id 0) has labels only when they changed
+ * (IPCT_LABEL) and are not all 0: measured, the SEEN_REPLY update of a flow
+ * labeled by an nft rule has no CTA_LABELS. It cannot say "cleared" (and a
+ * firewall's rules cannot clear labels: nft and xt_connlabel only set
+ * bits), so the labels are kept and the reader says it is unsure: the core
+ * re-reads the flow when it holds labels. */
+static void test_labels_unsure(void **state)
+{
+	struct hafw_flow f, cached, upd;
+
+	(void)state;
+	labeled_flow(&f);
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, 0, NFCT_CONV_EVENT, &cached);
+	f.present &= ~HAFW_FA_LABELS;
+	f.status |= HAFW_IPS_SEEN_REPLY;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_EVENT, &upd);
+	assert_false(upd.gone & HAFW_FA_LABELS);
+	assert_true(upd.unsure & HAFW_FA_LABELS);
+	assert_true(hafw_flow_needs_reread(&cached, &upd));
+	hafw_flow_merge(&cached, &upd);
+	assert_int_equal(cached.labels[0], 0x05);
+	/* labels in the update: sure */
+	labeled_flow(&f);
+	f.labels[0] = 0x04;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_EVENT, &upd);
+	assert_int_equal(upd.unsure, 0);
+	assert_int_equal(upd.gone & HAFW_FA_LABELS, 0);
+	assert_false(hafw_flow_needs_reread(&cached, &upd));
+	hafw_flow_merge(&cached, &upd);
+	assert_int_equal(cached.labels[0], 0x04);
+	/* a DESTROY says nothing about what it leaves out */
+	f.present &= ~(HAFW_FA_LABELS | HAFW_FA_MARK);
+	parse_kernel(&f, IPCTNL_MSG_CT_DELETE, 0, 0, NFCT_CONV_EVENT, &upd);
+	assert_int_equal(upd.gone, 0);
+	assert_int_equal(upd.unsure, 0);
+}
+
+/* Every event but DESTROY, and every dump entry, carries the helper while
+ * the flow has one (ctnetlink_conntrack_event(): "events & IPCT_HELPER ||
+ * nfct_help(ct)"). Measured: an update that set the mark of an ftp flow had
+ * CTA_HELP; the update that removed the helper (empty name) had none. */
+static void test_helper_removed(void **state)
+{
+	struct hafw_flow f, cached, upd;
+
+	(void)state;
+	labeled_flow(&f);
+	f.orig.dport = 21;
+	hafw_tuple_invert(&f.orig, &f.reply);
+	f.present |= HAFW_FA_HELPER;
+	strcpy(f.helper, "ftp");
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, 0, NFCT_CONV_EVENT, &cached);
+	assert_string_equal(cached.helper, "ftp");
+	assert_int_equal(cached.gone & HAFW_FA_HELPER, 0);
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_EVENT, &upd);
+	assert_int_equal(upd.gone & HAFW_FA_HELPER, 0);
+	f.present &= ~HAFW_FA_HELPER;
+	for (int snap = 0; snap < 2; snap++) {
+		parse_kernel(&f, IPCTNL_MSG_CT_NEW, snap ? NLM_F_MULTI : 0, snap ? 1 : 0,
+		             snap ? NFCT_CONV_SNAPSHOT : NFCT_CONV_EVENT, &upd);
+		assert_true(upd.gone & HAFW_FA_HELPER);
+		assert_int_equal(upd.unsure & HAFW_FA_HELPER, 0);
+		upd.present &= ~(uint32_t)HAFW_FA_LABELS;
+		upd.gone &= ~(uint32_t)HAFW_FA_LABELS;
+		hafw_flow_merge(&cached, &upd);
+		assert_false(cached.present & HAFW_FA_HELPER);
+		assert_int_equal(cached.helper[0], 0);
+		cached.present |= HAFW_FA_HELPER;
+		strcpy(cached.helper, "ftp");
+	}
+}
+
+/* The mark needs nothing of the kind: an event carries it when it is not 0
+ * or changed (ctnetlink_dump_mark(), IPCT_MARK; measured: "conntrack -U -m
+ * 0" gave CTA_MARK 0), a dump always. A mark set to 0 is a value. */
+static void test_mark_zeroed(void **state)
+{
+	struct hafw_flow f, cached, upd;
+
+	(void)state;
+	labeled_flow(&f);
+	f.mark = 5;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_EVENT, &cached);
+	assert_int_equal(cached.mark, 5);
+	f.mark = 0;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 3147048553u, NFCT_CONV_EVENT, &upd);
+	assert_true(upd.present & HAFW_FA_MARK);
+	assert_int_equal(upd.gone & HAFW_FA_MARK, 0);
+	hafw_flow_merge(&cached, &upd);
+	assert_true(cached.present & HAFW_FA_MARK);
+	assert_int_equal(cached.mark, 0);
+}
+
 /* A master tuple of another family than the flow's cannot be committed
  * (the kernel reads it with the message's family): refused, like a reply
  * of another family in the protobuf decoder. */
@@ -770,6 +955,10 @@ int main(void)
 	    cmocka_unit_test(test_icmp_nat_reply_id_write),
 	    cmocka_unit_test(test_icmp_nat_reply_id_roundtrip),
 	    cmocka_unit_test(test_master_family),
+	    cmocka_unit_test(test_labels_cleared),
+	    cmocka_unit_test(test_labels_unsure),
+	    cmocka_unit_test(test_helper_removed),
+	    cmocka_unit_test(test_mark_zeroed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

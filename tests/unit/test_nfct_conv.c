@@ -421,9 +421,10 @@ static void test_timestamp_from_kernel(void **state)
 	assert_true(g.start_ns == f.start_ns);
 }
 
-/* An ICMP flow as the kernel reports it: nfct_nlmsg_parse() stores the
- * reply ICMP fields without setting any ATTR_REPL_* bit, so the reply's
- * id/type/code must come from the original direction. */
+/* An ICMP flow through a message: nfct_nlmsg_parse() stores the reply ICMP
+ * fields without setting any ATTR_REPL_* bit, nfct_conv_flow_parse() takes
+ * them from the message (with NAT they differ from the inverse of orig's:
+ * test_icmp_nat_reply_id_read). */
 static void test_icmp_reply_from_kernel(void **state)
 {
 	struct hafw_tuple t;
@@ -613,6 +614,38 @@ static void test_icmp_nat_reply_id_roundtrip(void **state)
 	assert_int_equal(netlink_leg(&d, &h, NULL), 0);
 	assert_int_equal(h.reply.sport, 23273);
 	assert_int_equal(h.orig.sport, 777);
+}
+
+/* nfct_conv_flow_parse() reads the message itself too. (An attribute of
+ * the wrong size cannot be tested: nfct_nlmsg_parse() sees it first and
+ * exits the process, "ctnetlink kernel ABI is broken".) */
+static void test_parse_malformed(void **state)
+{
+	static char buf[4096];
+	struct hafw_flow f, g;
+	struct nlmsghdr *nlh;
+	struct nlattr *outer, *in;
+
+	(void)state;
+	icmp_nat_flow(&f, false);
+	nlh = put_ct_msg(buf, AF_INET);
+	nlh->nlmsg_len = sizeof(*nlh) + 2; /* shorter than the nfgenmsg */
+	assert_int_equal(nfct_conv_flow_parse(nlh, NFCT_CONV_EVENT, &g), -EINVAL);
+	/* a reply without ICMP fields: derived from orig */
+	nlh = put_ct_msg(buf, AF_INET);
+	put_kernel_tuple(nlh, CTA_TUPLE_ORIG, &f.orig);
+	outer = mnl_attr_nest_start(nlh, CTA_TUPLE_REPLY);
+	in = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	mnl_attr_put(nlh, CTA_IP_V4_SRC, 4, f.reply.src);
+	mnl_attr_put(nlh, CTA_IP_V4_DST, 4, f.reply.dst);
+	mnl_attr_nest_end(nlh, in);
+	in = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, IPPROTO_ICMP);
+	mnl_attr_nest_end(nlh, in);
+	mnl_attr_nest_end(nlh, outer);
+	assert_int_equal(nfct_conv_flow_parse(nlh, NFCT_CONV_EVENT, &g), 0);
+	assert_int_equal(g.reply.sport, 777);
+	assert_int_equal(g.reply.icmp_type, 0);
 }
 
 /* A TCP flow with labels, as the firewall holds it. */
@@ -955,6 +988,7 @@ int main(void)
 	    cmocka_unit_test(test_icmp_nat_reply_id_write),
 	    cmocka_unit_test(test_icmp_nat_reply_id_roundtrip),
 	    cmocka_unit_test(test_master_family),
+	    cmocka_unit_test(test_parse_malformed),
 	    cmocka_unit_test(test_labels_cleared),
 	    cmocka_unit_test(test_labels_unsure),
 	    cmocka_unit_test(test_helper_removed),

@@ -856,7 +856,7 @@ static void test_master_family(void **state)
 	nfct_set_attr(ct, ATTR_MASTER_IPV6_SRC, m6.src);
 	nfct_set_attr(ct, ATTR_MASTER_IPV6_DST, m6.dst);
 	assert_int_equal(nfct_conv_flow_from(ct, &g), -EINVAL);
-	/* a master without addresses was dropped silently */
+	/* a master without addresses (it was dropped silently) */
 	nfct_attr_unset(ct, ATTR_MASTER_IPV6_SRC);
 	nfct_set_attr_u8(ct, ATTR_MASTER_L3PROTO, AF_INET);
 	nfct_attr_unset(ct, ATTR_MASTER_IPV4_SRC);

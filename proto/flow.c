@@ -159,8 +159,36 @@ int hafw_tuple_format(const struct hafw_tuple *t, char *buf, size_t len)
 		}                                                                                  \
 	} while (0)
 
+static bool labels_set(const struct hafw_flow *f)
+{
+	for (int i = 0; i < HAFW_LABELS_LEN; i++)
+		if (f->labels[i])
+			return true;
+	return false;
+}
+
+/* Attributes a flow loses. An update event carries what changed, but the
+ * kernel says "all labels cleared" or "helper removed" by leaving the
+ * attribute out, like "unchanged"; a reader that can tell marks them gone.
+ * Labels stay present as all-zero: "no labels" is a value the peers and
+ * their kernels can be told (a commit with zero labels clears them), and a
+ * flow that never had labels stays without, so this costs nothing on the
+ * wire for the others. A helper has no such value (the wire refuses an
+ * empty name, and the kernel tracker cannot change a helper on an update):
+ * it is dropped, the model converges, peers' kernels keep theirs. */
+static void merge_gone(struct hafw_flow *dst, uint32_t gone)
+{
+	if ((gone & HAFW_FA_LABELS) && (dst->present & HAFW_FA_LABELS))
+		memset(dst->labels, 0, sizeof(dst->labels));
+	if (gone & HAFW_FA_HELPER) {
+		memset(dst->helper, 0, sizeof(dst->helper));
+		dst->present &= ~(uint32_t)HAFW_FA_HELPER;
+	}
+}
+
 void hafw_flow_merge(struct hafw_flow *dst, const struct hafw_flow *src)
 {
+	merge_gone(dst, src->gone & ~src->present);
 	MERGE(HAFW_FA_REPLY, reply);
 	MERGE(HAFW_FA_ORIG_ZONE, orig_zone);
 	MERGE(HAFW_FA_REPLY_ZONE, reply_zone);
@@ -197,6 +225,16 @@ void hafw_flow_merge(struct hafw_flow *dst, const struct hafw_flow *src)
 		dst->present |= HAFW_FA_SYNPROXY;
 	}
 	MERGE(HAFW_FA_START, start_ns);
+}
+
+bool hafw_flow_needs_reread(const struct hafw_flow *dst, const struct hafw_flow *src)
+{
+	uint32_t stale = src->unsure & ~src->present & dst->present;
+
+	/* all-zero labels cannot be stale: clearing them changes nothing */
+	if ((stale & HAFW_FA_LABELS) && !labels_set(dst))
+		stale &= ~(uint32_t)HAFW_FA_LABELS;
+	return stale != 0;
 }
 
 void hafw_exp_merge(struct hafw_exp *dst, const struct hafw_exp *src)

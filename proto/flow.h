@@ -61,6 +61,14 @@ enum { HAFW_DIR_ORIG = 0, HAFW_DIR_REPLY = 1 };
 
 struct hafw_flow {
 	uint32_t present;
+	/* What a reader knows of attributes its message does not carry: the
+	 * flow no longer has them (gone), or they may have been removed
+	 * without a word (unsure). See hafw_flow_merge() and
+	 * hafw_flow_needs_reread(). Neither is part of the flow's state:
+	 * they are not encoded nor compared, and a merge applies src's
+	 * without copying them into dst. */
+	uint32_t gone;
+	uint32_t unsure;
 	struct hafw_tuple orig;
 	struct hafw_tuple reply;
 	struct hafw_tuple master;
@@ -157,8 +165,13 @@ const char *hafw_l4_name(uint8_t l4);
 const char *hafw_tcp_state_name(uint8_t state);
 
 /* Copy into dst every attribute present in src (an update event carries only
- * what changed). Tuples and zone are the key and are not touched. */
+ * what changed), and apply src->gone. Tuples and zone are the key and are
+ * not touched. */
 void hafw_flow_merge(struct hafw_flow *dst, const struct hafw_flow *src);
+/* True when merging src into dst could keep a value that src's source may
+ * have removed without saying (src->unsure): the flow must be read again
+ * (tracker_ops.get_flow) and that answer merged instead. */
+bool hafw_flow_needs_reread(const struct hafw_flow *dst, const struct hafw_flow *src);
 void hafw_exp_merge(struct hafw_exp *dst, const struct hafw_exp *src);
 
 /* Attribute-by-attribute comparison for tests; returns the name of the first

@@ -275,7 +275,7 @@ int hafw_flow_from_pb(const Hafw__Flow *m, struct hafw_flow *f)
 		f->present |= HAFW_FA_HELPER;
 	}
 	if (m->master) {
-		if (tuple_from_pb(m->master, &f->master))
+		if (tuple_from_pb(m->master, &f->master) || f->master.l3 != f->orig.l3)
 			return -EINVAL;
 		f->present |= HAFW_FA_MASTER;
 	}
@@ -364,11 +364,17 @@ int hafw_exp_encode(const struct hafw_exp *e, uint8_t *buf, size_t len)
 	return (int)hafw__expectation__pack(&m, buf);
 }
 
+/* The kernel reads every tuple of an expectation with the message's one
+ * family, as it reads a flow's reply and master: a mixed expectation cannot
+ * be committed as it is, whatever was meant. The mask's family is its
+ * address length. */
 int hafw_exp_from_pb(const Hafw__Expectation *m, struct hafw_exp *e)
 {
 	memset(e, 0, sizeof(*e));
 	if (!m->master || !m->tuple || !m->mask || tuple_from_pb(m->master, &e->master) ||
 	    tuple_from_pb(m->tuple, &e->tuple) || tuple_from_pb(m->mask, &e->mask))
+		return -EINVAL;
+	if (e->tuple.l3 != e->master.l3 || e->mask.l3 != e->master.l3)
 		return -EINVAL;
 	if (m->has_timeout) {
 		e->timeout = m->timeout;
@@ -393,7 +399,8 @@ int hafw_exp_from_pb(const Hafw__Expectation *m, struct hafw_exp *e)
 		e->present |= HAFW_EA_FN;
 	}
 	if (m->nat_tuple) {
-		if (tuple_from_pb(m->nat_tuple, &e->nat_tuple) || m->nat_dir > 1)
+		if (tuple_from_pb(m->nat_tuple, &e->nat_tuple) || m->nat_dir > 1 ||
+		    e->nat_tuple.l3 != e->master.l3)
 			return -EINVAL;
 		e->nat_dir = m->nat_dir;
 		e->present |= HAFW_EA_NAT;

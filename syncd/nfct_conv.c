@@ -1,14 +1,22 @@
 /* Flow model <-> libnetfilter_conntrack.
  *
- * libnetfilter_conntrack has no reply-direction ICMP attributes. Reading,
- * the reply's id/type/code are derived from the original direction as the
- * kernel does (icmp_invert_tuple). Writing, its tuple keeps ICMP id and
- * type,code in the same unions as the ports, so the REPL_PORT setters
- * carry them into the message. */
+ * libnetfilter_conntrack has no reply-direction ICMP attributes, and the
+ * reply's ICMP id is not always the original's: NAT changes it when two
+ * clients behind one address use the same id. Writing, the library keeps
+ * ICMP id and type,code in the same unions as the ports, so the REPL_PORT
+ * setters carry them into the message. Reading an object, the REPL_PORT
+ * getters give them back when they were set that way; nfct_nlmsg_parse()
+ * stores the kernel's values without a bit that lets them be read, so
+ * nfct_conv_flow_parse() takes them from the message itself. Only when
+ * neither is there are they derived from the original direction, as the
+ * kernel does without NAT (icmp_invert_tuple). */
 #include "nfct_conv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -53,7 +61,7 @@ static int tuple_from(const struct nf_conntrack *ct, int d, struct hafw_tuple *t
 		t->icmp_code = nfct_get_attr_u8(ct, ATTR_ICMP_CODE);
 		t->sport = ntohs(nfct_get_attr_u16(ct, ATTR_ICMP_ID));
 	} else if (hafw_tuple_is_icmp(t)) {
-		/* filled in by the caller from the original direction */
+		/* filled in by the caller (reply_icmp_from) */
 	} else {
 		t->sport = ntohs(nfct_get_attr_u16(ct, a->psrc));
 		t->dport = ntohs(nfct_get_attr_u16(ct, a->pdst));
@@ -91,6 +99,25 @@ static void tuple_to(struct nf_conntrack *ct, int d, const struct hafw_tuple *t)
 	}
 }
 
+static void reply_icmp_from(const struct nf_conntrack *ct, const struct hafw_tuple *orig,
+                            struct hafw_tuple *r)
+{
+	struct hafw_tuple inv;
+
+	hafw_tuple_invert(orig, &inv);
+	r->sport = inv.sport;
+	r->icmp_type = inv.icmp_type;
+	r->icmp_code = inv.icmp_code;
+	if (nfct_attr_is_set(ct, ATTR_REPL_PORT_SRC))
+		r->sport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
+	if (nfct_attr_is_set(ct, ATTR_REPL_PORT_DST)) {
+		const uint8_t *tc = nfct_get_attr(ct, ATTR_REPL_PORT_DST);
+
+		r->icmp_type = tc[0];
+		r->icmp_code = tc[1];
+	}
+}
+
 #define GET_IF(attr, bit, field, getter)                                                           \
 	do {                                                                                       \
 		if (nfct_attr_is_set(ct, attr)) {                                                  \
@@ -111,14 +138,8 @@ int nfct_conv_flow_from(const struct nf_conntrack *ct, struct hafw_flow *f)
 		ret = tuple_from(ct, D_REPL, &f->reply);
 		if (ret)
 			return ret;
-		if (hafw_tuple_is_icmp(&f->reply)) {
-			struct hafw_tuple inv;
-
-			hafw_tuple_invert(&f->orig, &inv);
-			f->reply.sport = inv.sport;
-			f->reply.icmp_type = inv.icmp_type;
-			f->reply.icmp_code = inv.icmp_code;
-		}
+		if (hafw_tuple_is_icmp(&f->reply))
+			reply_icmp_from(ct, &f->orig, &f->reply);
 		f->present |= HAFW_FA_REPLY;
 	}
 	GET_IF(ATTR_ZONE, HAFW_FA_ZONE, zone, nfct_get_attr_u16);
@@ -168,8 +189,12 @@ int nfct_conv_flow_from(const struct nf_conntrack *ct, struct hafw_flow *f)
 			f->present |= HAFW_FA_HELPER;
 		}
 	}
-	if (nfct_attr_is_set(ct, ATTR_MASTER_L3PROTO) && tuple_from(ct, D_MASTER, &f->master) == 0)
+	if (nfct_attr_is_set(ct, ATTR_MASTER_L3PROTO)) {
+		/* the kernel reads a master with the flow's family */
+		if (tuple_from(ct, D_MASTER, &f->master) || f->master.l3 != f->orig.l3)
+			return -EINVAL;
 		f->present |= HAFW_FA_MASTER;
+	}
 	if (nfct_attr_is_set(ct, ATTR_ORIG_NAT_SEQ_CORRECTION_POS)) {
 		f->seqadj[0].correction_pos =
 		    nfct_get_attr_u32(ct, ATTR_ORIG_NAT_SEQ_CORRECTION_POS);
@@ -195,6 +220,122 @@ int nfct_conv_flow_from(const struct nf_conntrack *ct, struct hafw_flow *f)
 }
 
 #undef GET_IF
+
+struct attr_find {
+	int type;
+	const struct nlattr *found;
+};
+
+static int attr_find_cb(const struct nlattr *a, void *data)
+{
+	struct attr_find *af = data;
+
+	if (mnl_attr_get_type(a) == af->type)
+		af->found = a;
+	return MNL_CB_OK;
+}
+
+/* The last attribute of that type, as the kernel's nla_parse() takes it. */
+static const struct nlattr *nested_find(const struct nlattr *nest, int type)
+{
+	struct attr_find af = {type, NULL};
+
+	if (!nest || mnl_attr_parse_nested(nest, attr_find_cb, &af) < 0)
+		return NULL;
+	return af.found;
+}
+
+static const struct nlattr *msg_find(const struct nlmsghdr *nlh, int type)
+{
+	struct attr_find af = {type, NULL};
+
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_find_cb, &af) < 0)
+		return NULL;
+	return af.found;
+}
+
+/* The kernel's reply tuple as it sent it (icmp_tuple_to_nlattr()). */
+static int reply_icmp_from_msg(const struct nlmsghdr *nlh, struct hafw_tuple *r)
+{
+	bool v6 = r->l4 == IPPROTO_ICMPV6;
+	const struct nlattr *proto = nested_find(msg_find(nlh, CTA_TUPLE_REPLY), CTA_TUPLE_PROTO);
+	const struct nlattr *a;
+
+	a = nested_find(proto, v6 ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID);
+	if (a) {
+		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0)
+			return -EINVAL;
+		r->sport = ntohs(mnl_attr_get_u16(a));
+	}
+	a = nested_find(proto, v6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE);
+	if (a) {
+		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+			return -EINVAL;
+		r->icmp_type = mnl_attr_get_u8(a);
+	}
+	a = nested_find(proto, v6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE);
+	if (a) {
+		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+			return -EINVAL;
+		r->icmp_code = mnl_attr_get_u8(a);
+	}
+	return 0;
+}
+
+/* What the kernel means by leaving labels or the helper out of a message
+ * (ctnetlink_fill_info(), ctnetlink_conntrack_event()):
+ *  - a dump entry or GET answer has every label that is set and the helper
+ *    if there is one: absent is gone;
+ *  - an event other than DESTROY has the helper whenever the flow has one
+ *    (nfct_help(ct) alone is enough): absent is gone;
+ *  - labels are in an event only when IPCT_LABEL is in it and a bit is set.
+ *    A NEW event has the labels set before it left, and every event caused
+ *    by a ctnetlink request (a port id in the header: conntrack -U, our
+ *    peers' tools) reports IPCT_LABEL; there absent is gone. Any other
+ *    update (a packet's, port id 0) may have cleared them or not: unsure.
+ *  - a DESTROY says nothing about what it leaves out.
+ * The mark needs no such rule: an event has it when it changed or is not
+ * 0, a dump always. Seqadj, synproxy and the master cannot be removed from
+ * a flow, the secmark does not come from the kernel (CTA_SECCTX instead). */
+static void absent_from_msg(const struct nlmsghdr *nlh, enum nfct_conv_origin origin,
+                            struct hafw_flow *f)
+{
+	uint32_t absent = ~f->present & (HAFW_FA_LABELS | HAFW_FA_HELPER);
+
+	if (origin == NFCT_CONV_SNAPSHOT) {
+		f->gone = absent;
+		return;
+	}
+	if (NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_NEW)
+		return;
+	f->gone = absent & HAFW_FA_HELPER;
+	if (nlh->nlmsg_pid || (nlh->nlmsg_flags & NLM_F_CREATE))
+		f->gone |= absent & HAFW_FA_LABELS;
+	else
+		f->unsure = absent & HAFW_FA_LABELS;
+}
+
+int nfct_conv_flow_parse(const struct nlmsghdr *nlh, enum nfct_conv_origin origin,
+                         struct hafw_flow *f)
+{
+	struct nf_conntrack *ct;
+	int ret;
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nfgenmsg)))
+		return -EINVAL;
+	ct = nfct_new();
+	if (!ct)
+		return -ENOMEM;
+	ret = nfct_nlmsg_parse(nlh, ct) < 0 ? -EINVAL : nfct_conv_flow_from(ct, f);
+	nfct_destroy(ct);
+	if (ret)
+		return ret;
+	if ((f->present & HAFW_FA_REPLY) && hafw_tuple_is_icmp(&f->reply))
+		ret = reply_icmp_from_msg(nlh, &f->reply);
+	if (ret == 0)
+		absent_from_msg(nlh, origin, f);
+	return ret;
+}
 
 void nfct_conv_flow_key_to(const struct hafw_flow *f, struct nf_conntrack *ct)
 {
@@ -278,6 +419,15 @@ void nfct_conv_flow_to(const struct hafw_flow *f, struct nf_conntrack *ct)
 		struct hafw_tuple inv;
 
 		hafw_tuple_invert(&f->orig, &inv);
+		/* NAT may have given an ICMP flow another id (the clients
+		 * behind one address pinged with the same). libnetfilter_conntrack
+		 * cannot ask for an id in the NAT attributes, but the kernel
+		 * keeps the one of the reply it is given when no other flow uses
+		 * it (get_unique_tuple()): without it, this flow would clash
+		 * with the one that kept the id and get a random one. */
+		if (nat && (f->present & HAFW_FA_REPLY) && hafw_tuple_is_icmp(&f->orig) &&
+		    f->reply.l4 == f->orig.l4)
+			inv.sport = f->reply.sport;
 		tuple_to(ct, D_REPL, &inv);
 	}
 	if (f->zone)
@@ -355,12 +505,18 @@ static int exp_tuple_from(const struct nf_expect *exp, int attr, struct hafw_tup
 	return tuple_from(ct, D_ORIG, t);
 }
 
+/* One family for every tuple, as in hafw_exp_from_pb(): the kernel reads
+ * them all with the message's. libnetfilter_conntrack gives each parsed
+ * tuple the message's family, so from the kernel a tuple of another one
+ * is one without addresses; an object may be built any way. */
 int nfct_conv_exp_from(const struct nf_expect *exp, struct hafw_exp *e)
 {
 	memset(e, 0, sizeof(*e));
 	if (exp_tuple_from(exp, ATTR_EXP_MASTER, &e->master) ||
 	    exp_tuple_from(exp, ATTR_EXP_EXPECTED, &e->tuple) ||
 	    exp_tuple_from(exp, ATTR_EXP_MASK, &e->mask))
+		return -EINVAL;
+	if (e->tuple.l3 != e->master.l3 || e->mask.l3 != e->master.l3)
 		return -EINVAL;
 	if (nfexp_attr_is_set(exp, ATTR_EXP_TIMEOUT)) {
 		e->timeout = nfexp_get_attr_u32(exp, ATTR_EXP_TIMEOUT);
@@ -390,8 +546,10 @@ int nfct_conv_exp_from(const struct nf_expect *exp, struct hafw_exp *e)
 			e->present |= HAFW_EA_FN;
 		}
 	}
-	if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_TUPLE) &&
-	    exp_tuple_from(exp, ATTR_EXP_NAT_TUPLE, &e->nat_tuple) == 0) {
+	if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_TUPLE)) {
+		if (exp_tuple_from(exp, ATTR_EXP_NAT_TUPLE, &e->nat_tuple) ||
+		    e->nat_tuple.l3 != e->master.l3)
+			return -EINVAL;
 		e->nat_dir = nfexp_get_attr_u32(exp, ATTR_EXP_NAT_DIR);
 		e->present |= HAFW_EA_NAT;
 	}

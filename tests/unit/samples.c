@@ -105,6 +105,10 @@ void ts_flow_full(struct hafw_flow *f, const struct hafw_tuple *orig, bool nat)
 		if (has_ports(orig->l4)) {
 			f->reply.sport = 8080;
 			f->reply.dport = 50123;
+		} else if (hafw_tuple_is_icmp(orig)) {
+			/* NAT gave the flow another ICMP id, as masquerading does
+			 * when two clients ping with the same one */
+			f->reply.sport = orig->sport ^ 0x5aa5;
 		}
 		f->status |= HAFW_IPS_SRC_NAT | HAFW_IPS_DST_NAT | HAFW_IPS_SRC_NAT_DONE |
 		             HAFW_IPS_DST_NAT_DONE;

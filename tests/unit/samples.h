@@ -37,7 +37,8 @@ void ts_flow_plain(struct hafw_flow *f, const struct hafw_tuple *orig);
 /* Every presence bit set with distinctive values, but protocol state
  * (TCP, SCTP, DCCP) only for orig's own protocol. With nat, the reply
  * tuple is rewritten (DNAT of the destination, SNAT of the source, ports
- * too when the protocol has ports) and the status says so. */
+ * too when the protocol has ports, the ICMP id for ICMP) and the status
+ * says so. */
 void ts_flow_full(struct hafw_flow *f, const struct hafw_tuple *orig, bool nat);
 /* The state presence bits of protocol l4 itself (0 for one without). */
 uint32_t ts_proto_state_bits(uint8_t l4);

@@ -448,6 +448,102 @@ static void test_merge(void **state)
 	assert_int_equal(dst.seqadj[0].correction_pos, 7);
 }
 
+/* An attribute removed in the kernel never left the cached copy: an update
+ * without labels looks the same whether they are unchanged or were all
+ * cleared (the kernel leaves CTA_LABELS out when no bit is set). A reader
+ * that knows says so in src->gone, and merge applies it. */
+static void test_merge_gone(void **state)
+{
+	struct hafw_flow full, dst, upd;
+	static const uint8_t zero[HAFW_LABELS_LEN];
+
+	(void)state;
+	sample_full(&full);
+	memset(&upd, 0, sizeof(upd));
+	upd.present = HAFW_FA_STATUS | HAFW_FA_TIMEOUT;
+	upd.status = full.status;
+	upd.timeout = 100;
+
+	/* labels cleared: all-zero labels, still present, so the peers and
+	 * their kernels are told (a commit with zero labels clears them) */
+	dst = full;
+	upd.gone = HAFW_FA_LABELS;
+	hafw_flow_merge(&dst, &upd);
+	assert_true(dst.present & HAFW_FA_LABELS);
+	assert_memory_equal(dst.labels, zero, sizeof(zero));
+	assert_int_equal(dst.timeout, 100);
+	assert_int_equal(dst.present, full.present);
+	assert_int_equal(dst.gone, 0); /* a merged flow holds state, not news */
+	/* a flow that never had labels stays without: nothing to tell */
+	dst = full;
+	dst.present &= ~HAFW_FA_LABELS;
+	memset(dst.labels, 0, sizeof(dst.labels));
+	hafw_flow_merge(&dst, &upd);
+	assert_false(dst.present & HAFW_FA_LABELS);
+	/* what src carries wins over what it says is gone */
+	dst = full;
+	upd.present |= HAFW_FA_LABELS;
+	memset(upd.labels, 0, sizeof(upd.labels));
+	upd.labels[3] = 0x10;
+	hafw_flow_merge(&dst, &upd);
+	assert_int_equal(dst.labels[3], 0x10);
+	assert_int_equal(dst.labels[0], 0);
+	upd.present &= ~HAFW_FA_LABELS;
+
+	/* helper removed: the model has no value for "no helper" (the wire
+	 * refuses an empty name), the attribute goes */
+	dst = full;
+	upd.gone = HAFW_FA_HELPER;
+	hafw_flow_merge(&dst, &upd);
+	assert_false(dst.present & HAFW_FA_HELPER);
+	assert_int_equal(dst.helper[0], 0);
+	assert_int_equal(dst.present, full.present & ~HAFW_FA_HELPER);
+	assert_memory_equal(dst.labels, full.labels, sizeof(full.labels));
+
+	/* nothing gone, nothing changes (the old behaviour) */
+	dst = full;
+	upd.gone = 0;
+	hafw_flow_merge(&dst, &upd);
+	assert_int_equal(dst.present, full.present);
+	assert_memory_equal(dst.labels, full.labels, sizeof(full.labels));
+	assert_string_equal(dst.helper, full.helper);
+}
+
+/* A packet-driven update without labels cannot say whether labels were
+ * cleared: the core re-reads the flow when it holds labels that could be
+ * stale, and only then. */
+static void test_needs_reread(void **state)
+{
+	struct hafw_flow full, dst, upd;
+
+	(void)state;
+	sample_full(&full);
+	memset(&upd, 0, sizeof(upd));
+	upd.present = HAFW_FA_STATUS;
+	assert_false(hafw_flow_needs_reread(&full, &upd));
+	upd.unsure = HAFW_FA_LABELS;
+	assert_true(hafw_flow_needs_reread(&full, &upd));
+	/* no labels held, or all-zero ones: nothing can be stale */
+	dst = full;
+	dst.present &= ~HAFW_FA_LABELS;
+	assert_false(hafw_flow_needs_reread(&dst, &upd));
+	dst = full;
+	memset(dst.labels, 0, sizeof(dst.labels));
+	assert_false(hafw_flow_needs_reread(&dst, &upd));
+	dst.labels[HAFW_LABELS_LEN - 1] = 0x80;
+	assert_true(hafw_flow_needs_reread(&dst, &upd));
+	/* the update carries labels: it says what they are */
+	upd.present |= HAFW_FA_LABELS;
+	assert_false(hafw_flow_needs_reread(&full, &upd));
+	/* another attribute held and unsure (none is today but labels) */
+	upd.present = HAFW_FA_STATUS;
+	upd.unsure = HAFW_FA_MARK;
+	assert_true(hafw_flow_needs_reread(&full, &upd));
+	dst = full;
+	dst.present &= ~HAFW_FA_MARK;
+	assert_false(hafw_flow_needs_reread(&dst, &upd));
+}
+
 static void test_exp_diff_merge(void **state)
 {
 	struct hafw_exp a, b, upd;
@@ -518,6 +614,7 @@ int main(void)
 	    cmocka_unit_test(test_tuple_format),       cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_diff_equal),         cmocka_unit_test(test_diff_each_attribute),
 	    cmocka_unit_test(test_diff_timeout_slack), cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_merge_gone),         cmocka_unit_test(test_needs_reread),
 	    cmocka_unit_test(test_exp_diff_merge),
 	};
 

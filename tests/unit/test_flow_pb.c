@@ -114,7 +114,7 @@ static void test_roundtrip_single_attributes(void **state)
 		memset(&f, 0, sizeof(f));
 		f.orig = t;
 		hafw_tuple_invert(&t, &f.reply);
-		f.master.l3 = AF_INET;
+		f.master.l3 = t.l3; /* a master is of the flow's family */
 		/* an empty helper name is not a name (see copy_name) */
 		f.present = TS_ALL_FLOW_BITS & ~(HAFW_FA_ZONE | HAFW_FA_HELPER | foreign);
 		snprintf(what, sizeof(what), "%s zeros", hafw_l4_name(l4));

@@ -3,22 +3,21 @@
  * Two legs are tested:
  *  - the object leg: model -> nf_conntrack -> model, in memory;
  *  - the netlink leg: model -> nf_conntrack -> nfct_nlmsg_build() ->
- *    nfct_nlmsg_parse() -> model. This is the shape of what the kernel
- *    tracker sends and receives (tracker_kernel.c parses events and dumps
- *    with nfct_nlmsg_parse()), so it catches attributes that only work
- *    for objects we filled ourselves.
+ *    nfct_conv_flow_parse() -> model. This is the shape of what the kernel
+ *    tracker sends and receives (it reads events and dumps with
+ *    nfct_conv_flow_parse()), so it catches attributes that only work for
+ *    objects we filled ourselves.
  *
  * What legitimately does not survive:
  *  - status bits the kernel owns (EXPECTED, CONFIRMED, DYING, *_NAT_DONE,
  *    TEMPLATE, UNTRACKED, OFFLOAD, HW_OFFLOAD, HELPER) are masked for a
  *    create; NAT is expressed as SNAT/DNAT attributes instead;
  *  - a NAT'ed reply tuple: a NAT'ed flow is created with the plain inverse
- *    as its reply and the mapping as SNAT/DNAT attributes (the kernel
- *    rebuilds the reply and sets SRC_NAT/DST_NAT itself);
+ *    as its reply (but the reply's own ICMP id) and the mapping as
+ *    SNAT/DNAT attributes (the kernel rebuilds the reply and sets
+ *    SRC_NAT/DST_NAT itself);
  *  - TCP, SCTP and DCCP protocol info share one union in
  *    libnetfilter_conntrack, so a flow carries only its own protocol's;
- *  - an ICMP reply tuple is derived from the original direction (the
- *    library has no reply ICMP getters);
  *  - expectation class, expectfn and NAT: nfct_conv_exp_to() leaves them to
  *    the kernel tracker, which adds them as raw attributes;
  *  - the start timestamp: libnetfilter_conntrack has no setter for
@@ -71,6 +70,9 @@ static void want_after_nfct(const struct hafw_flow *f, struct hafw_flow *w)
 	}
 	if (is_nat(f) || !(f->present & HAFW_FA_REPLY))
 		hafw_tuple_invert(&f->orig, &w->reply);
+	/* NAT's own ICMP id is sent in the reply: the kernel keeps it */
+	if (is_nat(f) && (f->present & HAFW_FA_REPLY) && hafw_tuple_is_icmp(&f->orig))
+		w->reply.sport = f->reply.sport;
 	w->status &= ~TS_NFCT_STATUS_DROP;
 	w->present &= ~HAFW_FA_START;
 	w->start_ns = 0;
@@ -107,12 +109,8 @@ static int netlink_leg(const struct hafw_flow *f, struct hafw_flow *out,
 	nfct_destroy(ct);
 	if (extra)
 		extra(nlh, f);
-	ct = nfct_new();
-	assert_non_null(ct);
-	assert_int_equal(nfct_nlmsg_parse(nlh, ct), 0);
 	memset(out, 0x5a, sizeof(*out));
-	ret = nfct_conv_flow_from(ct, out);
-	nfct_destroy(ct);
+	ret = nfct_conv_flow_parse(nlh, NFCT_CONV_SNAPSHOT, out);
 	return ret;
 }
 
@@ -423,9 +421,10 @@ static void test_timestamp_from_kernel(void **state)
 	assert_true(g.start_ns == f.start_ns);
 }
 
-/* An ICMP flow as the kernel reports it: nfct_nlmsg_parse() stores the
- * reply ICMP fields without setting any ATTR_REPL_* bit, so the reply's
- * id/type/code must come from the original direction. */
+/* An ICMP flow through a message: nfct_nlmsg_parse() stores the reply ICMP
+ * fields without setting any ATTR_REPL_* bit, nfct_conv_flow_parse() takes
+ * them from the message (with NAT they differ from the inverse of orig's:
+ * test_icmp_nat_reply_id_read). */
 static void test_icmp_reply_from_kernel(void **state)
 {
 	struct hafw_tuple t;
@@ -443,6 +442,426 @@ static void test_icmp_reply_from_kernel(void **state)
 	assert_int_equal(netlink_leg(&f, &g, NULL), 0);
 	assert_int_equal(g.reply.icmp_type, 129);
 	check_same(&f, &g, "icmpv6 from kernel");
+}
+
+/* A tuple nest as the kernel writes it (ctnetlink_dump_tuples()): the
+ * ICMP and ICMPv6 trackers put id, type and code, the others ports. */
+static void put_kernel_tuple(struct nlmsghdr *nlh, int type, const struct hafw_tuple *t)
+{
+	struct nlattr *outer = mnl_attr_nest_start(nlh, type), *in;
+	bool v6 = t->l3 == AF_INET6;
+
+	in = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	mnl_attr_put(nlh, v6 ? CTA_IP_V6_SRC : CTA_IP_V4_SRC, v6 ? 16 : 4, t->src);
+	mnl_attr_put(nlh, v6 ? CTA_IP_V6_DST : CTA_IP_V4_DST, v6 ? 16 : 4, t->dst);
+	mnl_attr_nest_end(nlh, in);
+	in = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, t->l4);
+	if (t->l4 == IPPROTO_ICMP) {
+		mnl_attr_put_u16(nlh, CTA_PROTO_ICMP_ID, htons(t->sport));
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_TYPE, t->icmp_type);
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_CODE, t->icmp_code);
+	} else if (t->l4 == IPPROTO_ICMPV6) {
+		mnl_attr_put_u16(nlh, CTA_PROTO_ICMPV6_ID, htons(t->sport));
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_TYPE, t->icmp_type);
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_CODE, t->icmp_code);
+	} else {
+		mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(t->sport));
+		mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(t->dport));
+	}
+	mnl_attr_nest_end(nlh, in);
+	mnl_attr_nest_end(nlh, outer);
+}
+
+/* A flow message as the kernel builds it (ctnetlink_conntrack_event(),
+ * ctnetlink_fill_info()): tuples, id, status, timeout, then mark, labels
+ * and helper when f has them. flags and pid as in the netlink header: an
+ * event has NLM_F_CREATE|NLM_F_EXCL for NEW, 0 for UPDATE, and the port id
+ * of the socket whose request caused it (0 for a packet). */
+static struct nlmsghdr *put_kernel_flow(char *buf, const struct hafw_flow *f, uint16_t type,
+                                        uint16_t flags, uint32_t pid)
+{
+	struct nlmsghdr *nlh = put_ct_msg(buf, f->orig.l3);
+	struct nlattr *nest;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
+	nlh->nlmsg_flags = flags;
+	nlh->nlmsg_pid = pid;
+	put_kernel_tuple(nlh, CTA_TUPLE_ORIG, &f->orig);
+	put_kernel_tuple(nlh, CTA_TUPLE_REPLY, &f->reply);
+	mnl_attr_put_u32(nlh, CTA_ID, htonl(0x12345678));
+	mnl_attr_put_u32(nlh, CTA_STATUS, htonl(f->status));
+	mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(f->timeout));
+	if (f->present & HAFW_FA_MARK)
+		mnl_attr_put_u32(nlh, CTA_MARK, htonl(f->mark));
+	if (f->present & HAFW_FA_LABELS)
+		mnl_attr_put(nlh, CTA_LABELS, sizeof(f->labels), f->labels);
+	if (f->present & HAFW_FA_HELPER) {
+		nest = mnl_attr_nest_start(nlh, CTA_HELP);
+		mnl_attr_put_strz(nlh, CTA_HELP_NAME, f->helper);
+		mnl_attr_nest_end(nlh, nest);
+	}
+	return nlh;
+}
+
+/* Two clients behind a masquerading firewall ping the same server with
+ * the same ICMP id: the second flow's reply gets another id (measured in a
+ * network namespace: orig id 777, reply id 23273). */
+static void icmp_nat_flow(struct hafw_flow *f, bool v6)
+{
+	struct hafw_tuple t;
+
+	if (v6)
+		ts_icmp(&t, "fd00:1::3", "2001:db8:3::2", 128, 0, 777);
+	else
+		ts_icmp(&t, "10.99.1.3", "10.99.3.2", 8, 0, 777);
+	ts_flow_plain(f, &t);
+	f->present |= HAFW_FA_STATUS | HAFW_FA_TIMEOUT;
+	f->status = HAFW_IPS_SEEN_REPLY | HAFW_IPS_CONFIRMED | HAFW_IPS_SRC_NAT |
+	            HAFW_IPS_SRC_NAT_DONE | HAFW_IPS_DST_NAT_DONE;
+	f->timeout = 29;
+	ts_addr(f->reply.dst, v6 ? "2001:db8:3::1" : "10.99.3.1");
+	f->reply.sport = 23273;
+}
+
+/* Regression: the reply direction's ICMP id was taken from the original
+ * direction, so an ICMP flow whose id NAT had changed was replicated with
+ * the wrong reply tuple. It is read from the kernel's reply tuple. */
+static void test_icmp_nat_reply_id_read(void **state)
+{
+	static char buf[4096];
+	struct hafw_flow f, g;
+	struct nlmsghdr *nlh;
+
+	(void)state;
+	for (int v6 = 0; v6 < 2; v6++) {
+		icmp_nat_flow(&f, v6);
+		nlh = put_kernel_flow(buf, &f, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, 0);
+		memset(&g, 0x5a, sizeof(g));
+		assert_int_equal(nfct_conv_flow_parse(nlh, NFCT_CONV_EVENT, &g), 0);
+		assert_int_equal(g.reply.sport, 23273);
+		assert_int_equal(g.reply.icmp_type, v6 ? 129 : 0);
+		check_same(&f, &g, v6 ? "icmpv6 nat event" : "icmp nat event");
+		nlh = put_kernel_flow(buf, &f, IPCTNL_MSG_CT_NEW, NLM_F_MULTI, 1);
+		assert_int_equal(nfct_conv_flow_parse(nlh, NFCT_CONV_SNAPSHOT, &g), 0);
+		check_same(&f, &g, v6 ? "icmpv6 nat dump" : "icmp nat dump");
+	}
+	/* a type and code of the kernel's reply are taken as they are */
+	icmp_nat_flow(&f, false);
+	f.reply.icmp_type = 3;
+	f.reply.icmp_code = 1;
+	nlh = put_kernel_flow(buf, &f, IPCTNL_MSG_CT_NEW, 0, 0);
+	assert_int_equal(nfct_conv_flow_parse(nlh, NFCT_CONV_EVENT, &g), 0);
+	check_same(&f, &g, "icmp reply type");
+}
+
+/* The other half: a commit sends the reply's own ICMP id. A NATed flow is
+ * created with the plain inverse as its reply and the kernel redoes the
+ * mapping from there; it keeps the id it is given when no other flow
+ * uses it (get_unique_tuple()), so the id the primary's NAT chose
+ * survives. With the original id instead, the second flow of the example
+ * clashes with the first and the kernel picks a random one. */
+static void test_icmp_nat_reply_id_write(void **state)
+{
+	struct hafw_flow f, g, w;
+	struct nf_conntrack *ct;
+
+	(void)state;
+	for (int v6 = 0; v6 < 2; v6++) {
+		icmp_nat_flow(&f, v6);
+		ct = nfct_new();
+		nfct_conv_flow_to(&f, ct);
+		assert_int_equal(ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC)), 23273);
+		/* the addresses are still the inverse: SNAT rewrites them */
+		assert_memory_equal(nfct_get_attr(ct, v6 ? ATTR_REPL_IPV6_DST : ATTR_REPL_IPV4_DST),
+		                    f.orig.src, v6 ? 16 : 4);
+		assert_int_equal(nfct_get_attr_u16(ct, ATTR_ICMP_ID), htons(777));
+		nfct_destroy(ct);
+		/* and through a message */
+		want_after_nfct(&f, &w);
+		w.status |= HAFW_IPS_CONFIRMED;
+		assert_int_equal(netlink_leg(&f, &g, NULL), 0);
+		assert_int_equal(g.reply.sport, 23273);
+		check_same(&w, &g, v6 ? "icmpv6 nat commit" : "icmp nat commit");
+		/* without NAT the reply is sent as it is */
+		f.status &= ~(uint32_t)HAFW_IPS_SRC_NAT;
+		ct = nfct_new();
+		nfct_conv_flow_to(&f, ct);
+		assert_int_equal(ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC)), 23273);
+		assert_memory_equal(nfct_get_attr(ct, v6 ? ATTR_REPL_IPV6_DST : ATTR_REPL_IPV4_DST),
+		                    f.reply.dst, v6 ? 16 : 4);
+		nfct_destroy(ct);
+	}
+}
+
+/* read -> model -> protobuf -> model -> commit -> read: the reply id of an
+ * ICMP flow whose id NAT changed comes back whole. */
+static void test_icmp_nat_reply_id_roundtrip(void **state)
+{
+	static char buf[4096];
+	uint8_t pb[HAFW_FLOW_MAX_ENCODED];
+	struct hafw_flow f, g, d, h;
+	int n;
+
+	(void)state;
+	icmp_nat_flow(&f, false);
+	assert_int_equal(nfct_conv_flow_parse(put_kernel_flow(buf, &f, IPCTNL_MSG_CT_NEW, 0, 0),
+	                                      NFCT_CONV_EVENT, &g),
+	                 0);
+	n = hafw_flow_encode(&g, pb, sizeof(pb));
+	assert_true(n > 0);
+	assert_int_equal(hafw_flow_decode(pb, (size_t)n, &d), 0);
+	assert_int_equal(netlink_leg(&d, &h, NULL), 0);
+	assert_int_equal(h.reply.sport, 23273);
+	assert_int_equal(h.orig.sport, 777);
+}
+
+/* nfct_conv_flow_parse() reads the message itself too. (An attribute of
+ * the wrong size cannot be tested: nfct_nlmsg_parse() sees it first and
+ * exits the process, "ctnetlink kernel ABI is broken".) */
+static void test_parse_malformed(void **state)
+{
+	static char buf[4096];
+	struct hafw_flow f, g;
+	struct nlmsghdr *nlh;
+	struct nlattr *outer, *in;
+
+	(void)state;
+	icmp_nat_flow(&f, false);
+	nlh = put_ct_msg(buf, AF_INET);
+	nlh->nlmsg_len = sizeof(*nlh) + 2; /* shorter than the nfgenmsg */
+	assert_int_equal(nfct_conv_flow_parse(nlh, NFCT_CONV_EVENT, &g), -EINVAL);
+	/* a reply without ICMP fields: derived from orig */
+	nlh = put_ct_msg(buf, AF_INET);
+	put_kernel_tuple(nlh, CTA_TUPLE_ORIG, &f.orig);
+	outer = mnl_attr_nest_start(nlh, CTA_TUPLE_REPLY);
+	in = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	mnl_attr_put(nlh, CTA_IP_V4_SRC, 4, f.reply.src);
+	mnl_attr_put(nlh, CTA_IP_V4_DST, 4, f.reply.dst);
+	mnl_attr_nest_end(nlh, in);
+	in = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, IPPROTO_ICMP);
+	mnl_attr_nest_end(nlh, in);
+	mnl_attr_nest_end(nlh, outer);
+	assert_int_equal(nfct_conv_flow_parse(nlh, NFCT_CONV_EVENT, &g), 0);
+	assert_int_equal(g.reply.sport, 777);
+	assert_int_equal(g.reply.icmp_type, 0);
+}
+
+/* A TCP flow with labels, as the firewall holds it. */
+static void labeled_flow(struct hafw_flow *f)
+{
+	struct hafw_tuple t;
+
+	ts_tuple(&t, IPPROTO_TCP, "10.7.0.1", "10.7.0.2", 1000, 80);
+	ts_flow_plain(f, &t);
+	f->present |= HAFW_FA_STATUS | HAFW_FA_TIMEOUT | HAFW_FA_MARK | HAFW_FA_LABELS;
+	f->status = HAFW_IPS_SEEN_REPLY | HAFW_IPS_ASSURED | HAFW_IPS_CONFIRMED;
+	f->timeout = 100;
+	f->mark = 0;
+	memset(f->labels, 0, sizeof(f->labels));
+	f->labels[0] = 0x05;
+}
+
+static void parse_kernel(const struct hafw_flow *f, uint16_t type, uint16_t flags, uint32_t pid,
+                         enum nfct_conv_origin origin, struct hafw_flow *out)
+{
+	static char buf[4096];
+
+	memset(out, 0x5a, sizeof(*out));
+	assert_int_equal(
+	    nfct_conv_flow_parse(put_kernel_flow(buf, f, type, flags, pid), origin, out), 0);
+}
+
+/* Clearing the last label (conntrack -U --label-del, or any ctnetlink
+ * update with zero labels): measured in a network namespace with an nft
+ * rule using "ct label", the UPDATE event comes from the requester's port
+ * id and has no CTA_LABELS (ctnetlink_dump_labels() writes nothing when
+ * every bit is 0); a dump of the flow has none either. Every ctnetlink
+ * update reports IPCT_LABEL (ctnetlink_new_conntrack()), so in an event
+ * with a port id the absence means "no labels". The cached flow must end
+ * with all-zero labels, which a commit then writes to the peers' kernels. */
+static void test_labels_cleared(void **state)
+{
+	static const uint8_t zero[HAFW_LABELS_LEN];
+	uint8_t pb[HAFW_FLOW_MAX_ENCODED];
+	struct hafw_flow f, cached, upd, d;
+	const struct nfct_bitmask *b;
+	struct nf_conntrack *ct;
+	int n;
+
+	(void)state;
+	labeled_flow(&f);
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, 0, NFCT_CONV_EVENT, &cached);
+	assert_true(cached.present & HAFW_FA_LABELS);
+	assert_int_equal(cached.labels[0], 0x05);
+	assert_int_equal(cached.gone & HAFW_FA_LABELS, 0);
+	assert_int_equal(cached.unsure, 0);
+
+	/* the clearing update, from conntrack(8)'s socket */
+	f.present &= ~HAFW_FA_LABELS;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 2714310495u, NFCT_CONV_EVENT, &upd);
+	assert_false(upd.present & HAFW_FA_LABELS);
+	assert_true(upd.gone & HAFW_FA_LABELS);
+	assert_false(upd.unsure & HAFW_FA_LABELS);
+	assert_false(hafw_flow_needs_reread(&cached, &upd));
+	hafw_flow_merge(&cached, &upd);
+	assert_true(cached.present & HAFW_FA_LABELS);
+	assert_memory_equal(cached.labels, zero, sizeof(zero));
+	/* it travels to the peers as a value */
+	n = hafw_flow_encode(&cached, pb, sizeof(pb));
+	assert_true(n > 0);
+	assert_int_equal(hafw_flow_decode(pb, (size_t)n, &d), 0);
+	assert_true(d.present & HAFW_FA_LABELS);
+	assert_memory_equal(d.labels, zero, sizeof(zero));
+	/* and a commit clears them in a kernel that has them */
+	ct = nfct_new();
+	nfct_conv_flow_to(&d, ct);
+	assert_true(nfct_attr_is_set(ct, ATTR_CONNLABELS));
+	b = nfct_get_attr(ct, ATTR_CONNLABELS);
+	for (unsigned i = 0; i < HAFW_LABELS_LEN * 8; i++)
+		assert_false(nfct_bitmask_test_bit(b, i));
+	nfct_destroy(ct);
+
+	/* a dump or GET carries every label there is: none is none */
+	labeled_flow(&f);
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_EVENT, &cached);
+	f.present &= ~HAFW_FA_LABELS;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, NLM_F_MULTI, 77, NFCT_CONV_SNAPSHOT, &upd);
+	assert_true(upd.gone & HAFW_FA_LABELS);
+	hafw_flow_merge(&cached, &upd);
+	assert_memory_equal(cached.labels, zero, sizeof(zero));
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_SNAPSHOT, &upd); /* a GET answer */
+	assert_true(upd.gone & HAFW_FA_LABELS);
+
+	/* a NEW event has the labels a rule set before it left: none is none */
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, 0, NFCT_CONV_EVENT, &upd);
+	assert_true(upd.gone & HAFW_FA_LABELS);
+	assert_false(upd.unsure & HAFW_FA_LABELS);
+}
+
+/* An update a packet caused (port id 0) has labels only when they changed
+ * (IPCT_LABEL) and are not all 0: measured, the SEEN_REPLY update of a flow
+ * labeled by an nft rule has no CTA_LABELS. It cannot say "cleared" (and a
+ * firewall's rules cannot clear labels: nft and xt_connlabel only set
+ * bits), so the labels are kept and the reader says it is unsure: the core
+ * re-reads the flow when it holds labels. */
+static void test_labels_unsure(void **state)
+{
+	struct hafw_flow f, cached, upd;
+
+	(void)state;
+	labeled_flow(&f);
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, 0, NFCT_CONV_EVENT, &cached);
+	f.present &= ~HAFW_FA_LABELS;
+	f.status |= HAFW_IPS_SEEN_REPLY;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_EVENT, &upd);
+	assert_false(upd.gone & HAFW_FA_LABELS);
+	assert_true(upd.unsure & HAFW_FA_LABELS);
+	assert_true(hafw_flow_needs_reread(&cached, &upd));
+	hafw_flow_merge(&cached, &upd);
+	assert_int_equal(cached.labels[0], 0x05);
+	/* labels in the update: sure */
+	labeled_flow(&f);
+	f.labels[0] = 0x04;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_EVENT, &upd);
+	assert_int_equal(upd.unsure, 0);
+	assert_int_equal(upd.gone & HAFW_FA_LABELS, 0);
+	assert_false(hafw_flow_needs_reread(&cached, &upd));
+	hafw_flow_merge(&cached, &upd);
+	assert_int_equal(cached.labels[0], 0x04);
+	/* a DESTROY says nothing about what it leaves out */
+	f.present &= ~(HAFW_FA_LABELS | HAFW_FA_MARK);
+	parse_kernel(&f, IPCTNL_MSG_CT_DELETE, 0, 0, NFCT_CONV_EVENT, &upd);
+	assert_int_equal(upd.gone, 0);
+	assert_int_equal(upd.unsure, 0);
+}
+
+/* Every event but DESTROY, and every dump entry, carries the helper while
+ * the flow has one (ctnetlink_conntrack_event(): "events & IPCT_HELPER ||
+ * nfct_help(ct)"). Measured: an update that set the mark of an ftp flow had
+ * CTA_HELP; the update that removed the helper (empty name) had none. */
+static void test_helper_removed(void **state)
+{
+	struct hafw_flow f, cached, upd;
+
+	(void)state;
+	labeled_flow(&f);
+	f.orig.dport = 21;
+	hafw_tuple_invert(&f.orig, &f.reply);
+	f.present |= HAFW_FA_HELPER;
+	strcpy(f.helper, "ftp");
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, 0, NFCT_CONV_EVENT, &cached);
+	assert_string_equal(cached.helper, "ftp");
+	assert_int_equal(cached.gone & HAFW_FA_HELPER, 0);
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_EVENT, &upd);
+	assert_int_equal(upd.gone & HAFW_FA_HELPER, 0);
+	f.present &= ~HAFW_FA_HELPER;
+	for (int snap = 0; snap < 2; snap++) {
+		parse_kernel(&f, IPCTNL_MSG_CT_NEW, snap ? NLM_F_MULTI : 0, snap ? 1 : 0,
+		             snap ? NFCT_CONV_SNAPSHOT : NFCT_CONV_EVENT, &upd);
+		assert_true(upd.gone & HAFW_FA_HELPER);
+		assert_int_equal(upd.unsure & HAFW_FA_HELPER, 0);
+		upd.present &= ~(uint32_t)HAFW_FA_LABELS;
+		upd.gone &= ~(uint32_t)HAFW_FA_LABELS;
+		hafw_flow_merge(&cached, &upd);
+		assert_false(cached.present & HAFW_FA_HELPER);
+		assert_int_equal(cached.helper[0], 0);
+		cached.present |= HAFW_FA_HELPER;
+		strcpy(cached.helper, "ftp");
+	}
+}
+
+/* The mark needs nothing of the kind: an event carries it when it is not 0
+ * or changed (ctnetlink_dump_mark(), IPCT_MARK; measured: "conntrack -U -m
+ * 0" gave CTA_MARK 0), a dump always. A mark set to 0 is a value. */
+static void test_mark_zeroed(void **state)
+{
+	struct hafw_flow f, cached, upd;
+
+	(void)state;
+	labeled_flow(&f);
+	f.mark = 5;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 0, NFCT_CONV_EVENT, &cached);
+	assert_int_equal(cached.mark, 5);
+	f.mark = 0;
+	parse_kernel(&f, IPCTNL_MSG_CT_NEW, 0, 3147048553u, NFCT_CONV_EVENT, &upd);
+	assert_true(upd.present & HAFW_FA_MARK);
+	assert_int_equal(upd.gone & HAFW_FA_MARK, 0);
+	hafw_flow_merge(&cached, &upd);
+	assert_true(cached.present & HAFW_FA_MARK);
+	assert_int_equal(cached.mark, 0);
+}
+
+/* A master tuple of another family than the flow's cannot be committed
+ * (the kernel reads it with the message's family): refused, like a reply
+ * of another family in the protobuf decoder. */
+static void test_master_family(void **state)
+{
+	struct hafw_tuple t, m6;
+	struct hafw_flow f, g;
+	struct nf_conntrack *ct;
+
+	(void)state;
+	ts_tuple(&t, IPPROTO_TCP, "10.0.0.1", "198.51.100.7", 40000, 50000);
+	ts_flow_plain(&f, &t);
+	f.present |= HAFW_FA_MASTER;
+	ts_tuple(&f.master, IPPROTO_TCP, "10.0.0.1", "198.51.100.7", 40001, 21);
+	ct = nfct_new();
+	nfct_conv_flow_to(&f, ct);
+	assert_int_equal(nfct_conv_flow_from(ct, &g), 0);
+	assert_true(g.present & HAFW_FA_MASTER);
+	ts_tuple(&m6, IPPROTO_TCP, "2001:db8::1", "2001:db8::2", 40001, 21);
+	nfct_set_attr_u8(ct, ATTR_MASTER_L3PROTO, AF_INET6);
+	nfct_set_attr(ct, ATTR_MASTER_IPV6_SRC, m6.src);
+	nfct_set_attr(ct, ATTR_MASTER_IPV6_DST, m6.dst);
+	assert_int_equal(nfct_conv_flow_from(ct, &g), -EINVAL);
+	/* a master without addresses (it was dropped silently) */
+	nfct_attr_unset(ct, ATTR_MASTER_IPV6_SRC);
+	nfct_set_attr_u8(ct, ATTR_MASTER_L3PROTO, AF_INET);
+	nfct_attr_unset(ct, ATTR_MASTER_IPV4_SRC);
+	assert_int_equal(nfct_conv_flow_from(ct, &g), -EINVAL);
+	nfct_destroy(ct);
 }
 
 /* Regression (hardening): an object whose family is set but whose address
@@ -565,6 +984,15 @@ int main(void)
 	    cmocka_unit_test(test_icmp_reply_from_kernel),
 	    cmocka_unit_test(test_from_without_addresses),
 	    cmocka_unit_test(test_foreign_protoinfo),
+	    cmocka_unit_test(test_icmp_nat_reply_id_read),
+	    cmocka_unit_test(test_icmp_nat_reply_id_write),
+	    cmocka_unit_test(test_icmp_nat_reply_id_roundtrip),
+	    cmocka_unit_test(test_master_family),
+	    cmocka_unit_test(test_parse_malformed),
+	    cmocka_unit_test(test_labels_cleared),
+	    cmocka_unit_test(test_labels_unsure),
+	    cmocka_unit_test(test_helper_removed),
+	    cmocka_unit_test(test_mark_zeroed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -245,13 +245,92 @@ static void test_exp_helper(void **state)
 	assert_false(x.present & HAFW_EA_HELPER);
 }
 
+/* An expectation whose tuples are of different families cannot be held:
+ * the kernel reads every tuple of a message with its family. */
+static void set_tuple_obj(struct nf_expect *exp, int attr, const struct hafw_tuple *t)
+{
+	struct nf_conntrack *ct = nfct_new();
+
+	assert_non_null(ct);
+	nfct_set_attr_u8(ct, ATTR_ORIG_L3PROTO, t->l3);
+	nfct_set_attr_u8(ct, ATTR_ORIG_L4PROTO, t->l4);
+	nfct_set_attr(ct, t->l3 == AF_INET ? ATTR_ORIG_IPV4_SRC : ATTR_ORIG_IPV6_SRC, t->src);
+	nfct_set_attr(ct, t->l3 == AF_INET ? ATTR_ORIG_IPV4_DST : ATTR_ORIG_IPV6_DST, t->dst);
+	nfct_set_attr_u16(ct, ATTR_ORIG_PORT_SRC, htons(t->sport));
+	nfct_set_attr_u16(ct, ATTR_ORIG_PORT_DST, htons(t->dport));
+	nfexp_set_attr(exp, attr, ct);
+	nfct_destroy(ct);
+}
+
+static int exp_from_mixed(const struct hafw_exp *e, int attr, const struct hafw_tuple *t)
+{
+	struct nf_expect *exp = nfexp_new();
+	struct hafw_exp x;
+	int ret;
+
+	assert_non_null(exp);
+	assert_int_equal(nfct_conv_exp_to(e, exp), 0);
+	set_tuple_obj(exp, attr, t);
+	if (attr == ATTR_EXP_NAT_TUPLE)
+		nfexp_set_attr_u32(exp, ATTR_EXP_NAT_DIR, 1);
+	ret = nfct_conv_exp_from(exp, &x);
+	nfexp_destroy(exp);
+	return ret;
+}
+
+static void test_exp_family_mismatch(void **state)
+{
+	static const int attrs[] = {ATTR_EXP_MASTER, ATTR_EXP_EXPECTED, ATTR_EXP_MASK,
+	                            ATTR_EXP_NAT_TUPLE};
+	static char buf[16384];
+	struct hafw_exp e4, e6, x;
+	struct nf_expect *exp;
+	struct nlmsghdr *nlh;
+	struct nlattr *nest;
+
+	(void)state;
+	ts_exp_full(&e4, false);
+	ts_exp_full(&e6, true);
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+		/* the same family is fine, another is not */
+		assert_int_equal(exp_from_mixed(&e4, attrs[i], &e4.master), 0);
+		assert_int_equal(exp_from_mixed(&e4, attrs[i], &e6.master), -EINVAL);
+		assert_int_equal(exp_from_mixed(&e6, attrs[i], &e6.tuple), 0);
+		assert_int_equal(exp_from_mixed(&e6, attrs[i], &e4.tuple), -EINVAL);
+	}
+
+	/* from the kernel: libnetfilter_conntrack gives every tuple the
+	 * message's family, so a tuple of another is one without addresses */
+	nlh = put_exp_msg(buf, AF_INET6);
+	put_tuple(nlh, CTA_EXPECT_MASTER, &e6.master);
+	put_tuple(nlh, CTA_EXPECT_TUPLE, &e4.tuple);
+	put_tuple(nlh, CTA_EXPECT_MASK, &e6.mask);
+	exp = nfexp_new();
+	assert_int_equal(nfexp_nlmsg_parse(nlh, exp), 0);
+	assert_int_equal(nfct_conv_exp_from(exp, &x), -EINVAL);
+	nfexp_destroy(exp);
+	/* a NAT tuple of another family made the NAT part vanish; it is
+	 * refused like the others */
+	nlh = put_exp_msg(buf, AF_INET);
+	put_tuple(nlh, CTA_EXPECT_MASTER, &e4.master);
+	put_tuple(nlh, CTA_EXPECT_TUPLE, &e4.tuple);
+	put_tuple(nlh, CTA_EXPECT_MASK, &e4.mask);
+	nest = mnl_attr_nest_start(nlh, CTA_EXPECT_NAT);
+	mnl_attr_put_u32(nlh, CTA_EXPECT_NAT_DIR, htonl(1));
+	put_tuple(nlh, CTA_EXPECT_NAT_TUPLE, &e6.nat_tuple);
+	mnl_attr_nest_end(nlh, nest);
+	exp = nfexp_new();
+	assert_int_equal(nfexp_nlmsg_parse(nlh, exp), 0);
+	assert_int_equal(nfct_conv_exp_from(exp, &x), -EINVAL);
+	nfexp_destroy(exp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_exp_object_leg),
-	    cmocka_unit_test(test_exp_from_incomplete),
-	    cmocka_unit_test(test_exp_netlink_leg),
-	    cmocka_unit_test(test_exp_helper),
+	    cmocka_unit_test(test_exp_object_leg),      cmocka_unit_test(test_exp_from_incomplete),
+	    cmocka_unit_test(test_exp_netlink_leg),     cmocka_unit_test(test_exp_helper),
+	    cmocka_unit_test(test_exp_family_mismatch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -138,7 +138,8 @@ static int put(struct cache *c, const struct hafw_tuple *key, uint16_t zone, con
 		return -EMSGSIZE;
 	if (old && old->len == len) {
 		account(c, old, -1);
-		memcpy(old->blob, blob, len);
+		if (len) /* a tombstone has no blob */
+			memcpy(old->blob, blob, len);
 		old->stamp = stamp;
 		old->gen = c->gen;
 		old->version = version;

@@ -272,7 +272,8 @@ static void load_peer(config_setting_t *g, int idx, struct hafw_config *c, const
 		} else if (inet_pton(AF_INET6, addr, p->addr) == 1) {
 			p->addr_len = 16;
 		} else {
-			add_err(e, file, line, "peers entry %d: address \"%s\" is not an IPv4 or IPv6 address",
+			add_err(e, file, line,
+			        "peers entry %d: address \"%s\" is not an IPv4 or IPv6 address",
 			        idx, addr);
 			ok = false;
 		}

@@ -23,8 +23,7 @@ struct ctl_req; /* one request being answered */
 
 /* Returns a new response object (the server adds "ok" when absent), or
  * the marker returned by ctl_later() / ctl_stream(). */
-typedef struct json_object *(*ctl_handler)(void *arg, struct json_object *req,
-                                           struct ctl_req *cr);
+typedef struct json_object *(*ctl_handler)(void *arg, struct json_object *req, struct ctl_req *cr);
 
 struct ctl_cmd {
 	const char *name;

@@ -12,72 +12,6 @@
 #include <time.h>
 
 #define TICK_MS 100
-/* how far ahead of our wall clock a received version may pull ours */
-#define VERSION_FUTURE_US (60ull * 1000000)
-
-uint64_t repl_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t sys_wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-uint64_t repl_now_ms(const struct repl *r)
-{
-	return r->clock.mono_ms ? r->clock.mono_ms(r->clock.arg) : repl_mono_ms();
-}
-
-uint32_t repl_now_s(const struct repl *r)
-{
-	return (uint32_t)(repl_now_ms(r) / 1000);
-}
-
-uint64_t repl_wall_us(const struct repl *r)
-{
-	return r->clock.wall_us ? r->clock.wall_us(r->clock.arg) : sys_wall_us();
-}
-
-/* Versions are a hybrid logical clock: wall time in µs, but always past
- * every version this node has sent or received. So versions of one sender
- * grow with its changes, and a node that takes over a flow and changes it
- * gives it a version above the one the old owner gave. */
-uint64_t repl_next_version(struct repl *r)
-{
-	uint64_t w = repl_wall_us(r);
-
-	r->hlc = r->hlc + 1 > w ? r->hlc + 1 : w;
-	return r->hlc;
-}
-
-void repl_observe_version(struct repl *r, uint64_t v)
-{
-	if (v <= r->hlc)
-		return;
-	/* a peer with a wild clock (or a forged version) must not drag ours
-	 * into the far future: past this bound, versions are still compared
-	 * but ours does not follow */
-	if (v > repl_wall_us(r) + VERSION_FUTURE_US) {
-		r->st.version_future++;
-		return;
-	}
-	r->hlc = v;
-}
-
-uint32_t repl_aged(uint32_t timeout, uint32_t stamp, uint32_t now)
-{
-	uint32_t age = now - stamp;
-
-	return timeout > age + 1 ? timeout - age : 1;
-}
 
 /* ---- periodic and background work ---- */
 
@@ -252,8 +186,8 @@ struct repl *repl_new(const struct hafw_config *cfg, struct event_base *base,
 	r->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, r);
 	r->work_ev = evtimer_new(base, work_cb, r);
 	r->announce_ev = evtimer_new(base, repl_announce_cb, r);
-	if (!r->flows || !r->exps || !r->pending_gets || !r->flush_ev ||
-	    !r->tick_ev || !r->work_ev || !r->announce_ev || repl_peers_init(r) < 0) {
+	if (!r->flows || !r->exps || !r->pending_gets || !r->flush_ev || !r->tick_ev ||
+	    !r->work_ev || !r->announce_ev || repl_peers_init(r) < 0) {
 		repl_free(r);
 		return NULL;
 	}

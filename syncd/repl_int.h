@@ -1,5 +1,6 @@
 /* Internals shared by the replication core's files:
- *   repl.c         lifecycle, clock and versions, periodic tick, views
+ *   repl.c         lifecycle, periodic tick, views
+ *   repl_clock.c   time and versions
  *   repl_local.c   the tracker's events and dumps: the internal cache
  *   repl_tx.c      frames, heartbeats, announces of the internal cache
  *   repl_rx.c      datagrams from peers: epochs, windows, external caches
@@ -76,14 +77,16 @@ struct repl {
 	struct repl_commit *commit;
 };
 
-/* repl.c */
+/* repl_clock.c */
 uint32_t repl_now_s(const struct repl *r);
 uint64_t repl_wall_us(const struct repl *r);
 uint64_t repl_next_version(struct repl *r);
 void repl_observe_version(struct repl *r, uint64_t v);
 /* What remains of a timeout that was read at `stamp` (monotonic s). */
 uint32_t repl_aged(uint32_t timeout, uint32_t stamp, uint32_t now);
-/* Run repl_work() on the next turn. */
+
+/* repl.c */
+/* Run the background work (sweeps) on the next turn. */
 void repl_kick_work(struct repl *r);
 
 /* repl_local.c */

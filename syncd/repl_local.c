@@ -109,12 +109,30 @@ static void on_flow(void *arg, enum hafw_event_type type, const struct hafw_flow
 	}
 	r->st.local_update++;
 	e = cache_find(r->flows, &f->orig, f->zone);
-	if (!e || hafw_flow_decode(e->blob, e->len, &merged) < 0) {
+	/* no whole flow to merge into, or the event may have removed what it
+	 * does not show (labels cleared by a packet path): ask the tracker */
+	if (!e || hafw_flow_decode(e->blob, e->len, &merged) < 0 ||
+	    hafw_flow_needs_reread(&merged, f)) {
 		read_back(r, f);
 		return;
 	}
 	hafw_flow_merge(&merged, f);
 	store_flow(r, type, &merged);
+}
+
+/* A whole flow read from the tracker (dump, GET) over what we hold: what
+ * it lacks is gone (cleared labels must reach the peers as cleared). */
+static bool snapshot_over(struct repl *r, const struct hafw_flow *f, struct cache_entry **ep,
+                          struct hafw_flow *old, struct hafw_flow *merged)
+{
+	*ep = cache_find(r->flows, &f->orig, f->zone);
+	if (!*ep || hafw_flow_decode((*ep)->blob, (*ep)->len, old) < 0) {
+		*merged = *f;
+		return false;
+	}
+	*merged = *old;
+	hafw_flow_merge(merged, f);
+	return true;
 }
 
 static void on_got_flow(void *arg, const struct hafw_flow *key, const struct hafw_flow *f,
@@ -136,7 +154,13 @@ static void on_got_flow(void *arg, const struct hafw_flow *key, const struct haf
 	}
 	if (filter_ignores_flow(&r->filter, f))
 		return;
-	store_flow(r, cache_find(r->flows, &f->orig, f->zone) ? HAFW_EV_UPDATE : HAFW_EV_NEW, f);
+	{
+		struct cache_entry *e;
+		struct hafw_flow old, merged;
+		bool had = snapshot_over(r, f, &e, &old, &merged);
+
+		store_flow(r, had ? HAFW_EV_UPDATE : HAFW_EV_NEW, &merged);
+	}
 }
 
 /* An expectation lives in its master's zone. */
@@ -208,26 +232,26 @@ static void on_dump_flow(void *arg, const struct hafw_flow *f)
 {
 	struct repl *r = arg;
 	struct cache_entry *e;
-	struct hafw_flow old;
+	struct hafw_flow old, merged;
+	bool had;
 
 	if (filter_ignores_flow(&r->filter, f))
 		return;
-	e = cache_find(r->flows, &f->orig, f->zone);
-	if (e && hafw_flow_decode(e->blob, e->len, &old) == 0 &&
-	    !hafw_flow_diff(&old, f, UINT32_MAX)) {
+	had = snapshot_over(r, f, &e, &old, &merged);
+	if (had && !hafw_flow_diff(&old, &merged, UINT32_MAX)) {
 		uint8_t blob[HAFW_FLOW_MAX_ENCODED];
-		int len = hafw_flow_encode(f, blob, sizeof(blob));
+		int len = hafw_flow_encode(&merged, blob, sizeof(blob));
 
 		if (len < 0 || cache_put(r->flows, &f->orig, f->zone, blob, (size_t)len,
 		                         repl_now_s(r), e->version) < 0)
 			cache_touch(r->flows, e);
 		return;
 	}
-	if (e)
+	if (had)
 		r->st.resync_changed++;
 	else
 		r->st.resync_added++;
-	store_flow(r, e ? HAFW_EV_UPDATE : HAFW_EV_NEW, f);
+	store_flow(r, had ? HAFW_EV_UPDATE : HAFW_EV_NEW, &merged);
 }
 
 static void on_dump_exp(void *arg, const struct hafw_exp *in)

@@ -79,8 +79,9 @@ static struct json_object *cmd_status(void *arg, struct json_object *req, struct
 	ADD(o, "node", node);
 	ADD(in, "flows", I64(cache_count(repl_internal_flows(s->repl))));
 	ADD(in, "expectations", I64(cache_count(repl_internal_exps(s->repl))));
-	ADD(in, "bytes", I64(cache_bytes(repl_internal_flows(s->repl)) +
-	                     cache_bytes(repl_internal_exps(s->repl))));
+	ADD(in, "bytes",
+	    I64(cache_bytes(repl_internal_flows(s->repl)) +
+	        cache_bytes(repl_internal_exps(s->repl))));
 	ADD(o, "internal", in);
 	for (int i = 0; i < repl_npeers(s->repl); i++)
 		json_object_array_add(peers, peer_json(repl_peer_at(s->repl, i), now));
@@ -93,8 +94,7 @@ static struct json_object *cmd_flows(void *arg, struct json_object *req, struct 
 	return syncd_list(arg, req, cr, false);
 }
 
-static struct json_object *cmd_expectations(void *arg, struct json_object *req,
-                                            struct ctl_req *cr)
+static struct json_object *cmd_expectations(void *arg, struct json_object *req, struct ctl_req *cr)
 {
 	return syncd_list(arg, req, cr, true);
 }
@@ -242,8 +242,9 @@ static void commit_done(void *arg, int status, const struct repl_commit_result *
 	o = json_object_new_object();
 	ADD(o, "ok", json_object_new_boolean(status == 0));
 	if (status)
-		ADD(o, "error", json_object_new_string("some entries were refused by the tracker "
-		                                       "(see hafwctl stats, sink_err_*)"));
+		ADD(o, "error",
+		    json_object_new_string("some entries were refused by the tracker "
+		                           "(see hafwctl stats, sink_err_*)"));
 	ADD(o, "flows", I64(res->flows));
 	ADD(o, "expectations", I64(res->exps));
 	ADD(o, "errors", I64(res->errors));

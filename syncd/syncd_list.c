@@ -35,9 +35,9 @@ static void emit(struct list_stream *l, struct json_object *o, const struct cach
 	if (peer)
 		json_object_object_add(o, "peer", json_object_new_int64(peer));
 	json_object_object_add(o, "version", json_object_new_int64((int64_t)e->version));
-	json_object_object_add(o, "age_s",
-	                       json_object_new_int64((int64_t)(repl_now_ms(l->s->repl) / 1000) -
-	                                             (int64_t)e->stamp));
+	json_object_object_add(
+	    o, "age_s",
+	    json_object_new_int64((int64_t)(repl_now_ms(l->s->repl) / 1000) - (int64_t)e->stamp));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (!l->first)
 		evbuffer_add(l->out, ",", 1);

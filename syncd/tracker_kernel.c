@@ -76,20 +76,19 @@ struct mnl_socket *kt_open_nl(unsigned groups, unsigned *portid)
 
 /* ---- events ---- */
 
-int kt_parse_flow(struct tracker *t, const struct nlmsghdr *nlh, struct hafw_flow *f)
+/* An event tells only what changed; a dump entry or a GET answer is the
+ * whole flow (what it lacks, it does not have): nfct_conv marks absent
+ * labels and helper accordingly. */
+int kt_parse_flow(struct tracker *t, const struct nlmsghdr *nlh, struct hafw_flow *f, bool snapshot)
 {
-	struct nf_conntrack *ct = nfct_new();
-	int ret = 0;
+	int ret = nfct_conv_flow_parse(nlh, snapshot ? NFCT_CONV_SNAPSHOT : NFCT_CONV_EVENT, f);
 
-	if (!ct)
-		return -ENOMEM;
-	if (nfct_nlmsg_parse(nlh, ct) < 0 || nfct_conv_flow_from(ct, f) < 0) {
+	if (ret < 0) {
 		t->st.ev_bad++;
 		hafw_log_rl(&rl_parse, LOG_WARNING, "kernel: unparsable conntrack message");
-		ret = -EINVAL;
+		return -EINVAL;
 	}
-	nfct_destroy(ct);
-	return ret;
+	return 0;
 }
 
 int kt_parse_exp(struct tracker *t, const struct nlmsghdr *nlh, struct hafw_exp *e)
@@ -137,7 +136,7 @@ static void event_msg(struct tracker *t, const struct nlmsghdr *nlh)
 			t->st.ev_update++;
 		else
 			t->st.ev_destroy++;
-		if (kt_parse_flow(t, nlh, &f) == 0)
+		if (kt_parse_flow(t, nlh, &f, false) == 0)
 			t->ev->flow(t->arg, et, &f);
 	} else if (subsys == NFNL_SUBSYS_CTNETLINK_EXP &&
 	           (type == IPCTNL_MSG_EXP_NEW || type == IPCTNL_MSG_EXP_DELETE)) {
@@ -330,6 +329,38 @@ static uint64_t read_sysctl(const char *name)
 	return strtoull(buf, NULL, 10);
 }
 
+/* With nf_conntrack_events = 2 (the kernel's default) a flow gets its
+ * event extension only if some ctnetlink listener exists in the namespace
+ * when it is created; without it the flow never reports an update or its
+ * destroy. A commit drops our subscription, so the flows it writes (and
+ * any created meanwhile) would stay silent for good: measured here. 1 gives
+ * every flow the extension. */
+static void require_events(struct tracker *t)
+{
+	char path[] = SYSCTL_DIR "nf_conntrack_events";
+	uint64_t v = read_sysctl("nf_conntrack_events");
+	int fd;
+
+	if (v == 1)
+		return;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1", 1) != 1) {
+		hafw_log(LOG_WARNING,
+		         "kernel: net.netfilter.nf_conntrack_events is %llu and cannot be set to 1 "
+		         "(%s): flows created during a commit will not report their changes",
+		         (unsigned long long)v, strerror(errno));
+	} else {
+		t->st.events_sysctl_set = 1;
+		hafw_log(
+		    LOG_NOTICE,
+		    "kernel: net.netfilter.nf_conntrack_events was %llu, set to 1 so every flow "
+		    "reports its changes",
+		    (unsigned long long)v);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 static void read_timeouts(struct tracker *t)
 {
 	for (int i = 0; i < KT_TO_N; i++) {
@@ -410,6 +441,7 @@ static int kernel_stats(struct tracker *t, struct tracker_stat *out, int max)
 	const struct kt_stats *s = &t->st;
 	struct tracker_stat all[] = {
 	    {"events_new", s->ev_new},
+	    {"events_sysctl_set", s->events_sysctl_set},
 	    {"events_update", s->ev_update},
 	    {"events_destroy", s->ev_destroy},
 	    {"events_exp_new", s->ev_exp_new},
@@ -506,6 +538,7 @@ static int kernel_open(struct tracker **out, const struct hafw_config *cfg, stru
 		ret = kt_get_init(t);
 	if (ret)
 		goto err;
+	require_events(t);
 	read_timeouts(t);
 	t->max_entries = (size_t)read_sysctl("nf_conntrack_max");
 	*out = t;

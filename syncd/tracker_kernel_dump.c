@@ -233,7 +233,7 @@ static int dump_msgs(struct tracker *t, int len)
 
 			t->st.dump_flows++;
 			t->dump_entries++;
-			if (kt_parse_flow(t, nlh, &f) == 0)
+			if (kt_parse_flow(t, nlh, &f, true) == 0)
 				t->ev->dump_flow(t->arg, &f);
 		} else if (t->phase == KT_DUMP_EXPS && subsys == NFNL_SUBSYS_CTNETLINK_EXP) {
 			struct hafw_exp e;
@@ -393,7 +393,7 @@ static void get_answer(struct tracker *t, const struct nlmsghdr *nlh)
 			status = err->error < 0 ? err->error : -EPROTO;
 	} else if (NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_CTNETLINK &&
 	           NFNL_MSG_TYPE(nlh->nlmsg_type) == IPCTNL_MSG_CT_NEW) {
-		status = kt_parse_flow(t, nlh, &f);
+		status = kt_parse_flow(t, nlh, &f, true);
 	} else {
 		t->st.get_stale++;
 		return;

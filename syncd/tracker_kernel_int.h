@@ -89,7 +89,7 @@ struct kt_get {
 
 struct kt_stats {
 	uint64_t ev_new, ev_update, ev_destroy, ev_exp_new, ev_exp_destroy, ev_own, ev_bad;
-	uint64_t overruns, rcvbuf_now, mutes;
+	uint64_t overruns, rcvbuf_now, mutes, events_sysctl_set;
 	uint64_t dumps, dumps_aborted, dump_flows, dump_exps, dump_stale, ev_superseded,
 	    drain_overruns, drain_gave_up;
 	uint64_t get_requests, get_answers, get_enoent, get_errors, get_busy, get_stale, get_lost;
@@ -160,7 +160,8 @@ struct mnl_socket *kt_open_nl(unsigned groups, unsigned *portid);
 void kt_events_resume(struct tracker *t);
 void kt_events_pause(struct tracker *t);
 void kt_note_overrun(struct tracker *t);
-int kt_parse_flow(struct tracker *t, const struct nlmsghdr *nlh, struct hafw_flow *f);
+int kt_parse_flow(struct tracker *t, const struct nlmsghdr *nlh, struct hafw_flow *f,
+                  bool snapshot);
 int kt_parse_exp(struct tracker *t, const struct nlmsghdr *nlh, struct hafw_exp *e);
 uint64_t kt_elapsed_ms(const struct timespec *since);
 

@@ -16,6 +16,7 @@ HAFW_CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 HAFW_PIDS=()
 HAFW_NETNS=()
+HAFW_ON_EXIT=() # commands run at cleanup, after the processes and namespaces
 HAFW_FAILS=0
 HAFW_CHECKS=0
 
@@ -33,6 +34,9 @@ hafw_cleanup() {
 	done
 	for ns in "${HAFW_NETNS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
+	done
+	for cmd in "${HAFW_ON_EXIT[@]}"; do
+		eval "$cmd"
 	done
 	if [ "$HAFW_FAILS" -ne 0 ] && [ -d "$HAFW_TMP" ]; then
 		for f in "$HAFW_TMP"/*.log; do
@@ -80,6 +84,23 @@ hafw_node() {
 }
 
 ns_of() { echo "${HAFW_PREFIX}$1"; }
+
+# hafw_host NAME: a plain namespace (a client or a server), no sync link.
+hafw_host() {
+	ip netns add "${HAFW_PREFIX}$1"
+	HAFW_NETNS+=("${HAFW_PREFIX}$1")
+	ip -n "${HAFW_PREFIX}$1" link set lo up
+}
+
+# hafw_link NS1 IF1 ADDR1 NS2 IF2 ADDR2: a veth pair between two of our
+# namespaces (addresses with prefix, e.g. 10.1.0.1/24).
+hafw_link() {
+	ip link add "$2" netns "$(ns_of "$1")" type veth peer name "$5" netns "$(ns_of "$4")"
+	ip -n "$(ns_of "$1")" addr add "$3" dev "$2"
+	ip -n "$(ns_of "$4")" addr add "$6" dev "$5"
+	ip -n "$(ns_of "$1")" link set "$2" up
+	ip -n "$(ns_of "$4")" link set "$5" up
+}
 sock_of() { echo "$HAFW_TMP/$1.sock"; }
 
 # hafw_config NAME ID [EXTRA...]: writes $HAFW_TMP/NAME.conf; each EXTRA

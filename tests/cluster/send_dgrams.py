@@ -6,6 +6,11 @@ bad-input cluster test. Run inside the attacker's namespace:
 
 KIND names one malformation (see KINDS) or "valid" (a well-formed frame
 with one flow from sender id 3, to show the path from this namespace works).
+
+    send_dgrams.py LOCAL_IP GROUP PORT stream RATE SECONDS
+
+sends heartbeats of a made-up peer (id 3) numbered 1, 2, 3, ... at RATE per
+second, so a receiver that does not read for a while counts the loss.
 """
 import itertools
 import os
@@ -80,7 +85,34 @@ KINDS = {
 }
 
 
+def heartbeat(sender, seq):
+    payload = field(1, 0, sender) + field(3, 0, seq) + field(7, 2, b"stream")
+    return header(len(payload), mtype=2, sender=sender, seq=seq) + payload
+
+
+def stream(sock, group, port, rate, seconds):
+    """Heartbeats of a made-up peer (id 3) at `rate` per second: numbered
+    1, 2, 3, ... so the receiver counts every one it misses."""
+    seq, start, sent = 0, time.monotonic(), 0
+    end = start + min(seconds, 600)
+    while time.monotonic() < end:
+        due = int((time.monotonic() - start) * rate)
+        while sent < due:
+            seq += 1
+            sock.sendto(heartbeat(3, seq), (group, port))
+            sent += 1
+        time.sleep(0.002)
+    print("sent", sent, flush=True)
+
+
 def main():
+    if len(sys.argv) == 7 and sys.argv[4] == "stream":
+        local, group, port, _, rate, seconds = sys.argv[1:]
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(local))
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        stream(s, group, int(port), float(rate), float(seconds))
+        return 0
     if len(sys.argv) != 6 or sys.argv[4] not in KINDS:
         print(__doc__, file=sys.stderr)
         print("kinds:", " ".join(KINDS), file=sys.stderr)

@@ -14,6 +14,7 @@
  * than its cap, the peer table is within its bound. */
 #include "fake_ops.h"
 #include "fuzz_assert.h"
+#include "log.h"
 #include "repl_int.h"
 #include "wire.h"
 

@@ -59,8 +59,8 @@ static size_t rec(uint8_t *script, size_t at, uint8_t from, const uint8_t *d, si
 	return at + 4 + len;
 }
 
-static size_t heartbeat(uint32_t sender, uint32_t epoch, uint32_t seq, uint32_t from,
-                        uint32_t to, uint8_t *out)
+static size_t heartbeat(uint32_t sender, uint32_t epoch, uint32_t seq, uint32_t from, uint32_t to,
+                        uint8_t *out)
 {
 	Hafw__Heartbeat hb = HAFW__HEARTBEAT__INIT;
 	uint32_t need = 2;
@@ -178,7 +178,7 @@ static void flows_and_frames(void)
 		script[at++] = 0xc0;
 		len = heartbeat(4, 7, 1, 0, 0, out); /* a second peer */
 		at = rec(script, at, 4, out, len);
-		script[at++] = 0xe0; /* commit */
+		script[at++] = 0xe0;      /* commit */
 		script[at++] = 0x80 | 40; /* ten seconds: peers go down */
 		put("fuzz_datagram", "session", script, at);
 	}

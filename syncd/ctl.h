@@ -33,7 +33,13 @@ struct ctl_cmd {
 /* cmds ends with {NULL, NULL}. Returns 0 or a negative errno. */
 int ctl_open(struct ctl **out, struct event_base *base, const char *path,
              const struct ctl_cmd *cmds, void *arg);
+/* Open connections end with it: pending cancel() and done() run. */
 void ctl_close(struct ctl *c);
+/* Limits of one connection, in milliseconds, 10 s each by default:
+ * request, from accept to a full request line; answer, for a deferred
+ * answer to come; write, for a client that reads nothing while an answer
+ * waits to leave. They apply to connections accepted afterwards. */
+void ctl_set_timeouts(struct ctl *c, unsigned request_ms, unsigned answer_ms, unsigned write_ms);
 /* {"ok": false, "error": msg} */
 struct json_object *ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -46,7 +52,8 @@ void ctl_answer(struct ctl_req *cr, struct json_object *resp);
 
 /* Answer in a stream. fill() appends the next slice of the answer to out
  * (a bounded amount: a few hundred entries) and returns true when the
- * answer is complete (it ends with a newline). It is called again
+ * answer is complete (it ends with a newline, its only one; the server
+ * adds nothing, so the document carries its own "ok"). It is called again
  * whenever the client has read what was written. done(state) is called
  * exactly once: after the last slice left, or when the client went away
  * first. Return the result from the handler. */
@@ -56,7 +63,9 @@ struct ctl_stream_ops {
 };
 struct json_object *ctl_stream(struct ctl_req *cr, const struct ctl_stream_ops *ops, void *state);
 
-/* Counters of the control socket, for stats. */
+/* Counters of the control socket, for stats. aborted: the client left
+ * before its answer was complete (or before it asked); timeouts: dropped
+ * by one of the timeouts above. */
 struct ctl_stats {
 	unsigned long accepted, refused, bad_requests, timeouts, aborted, open_now;
 };

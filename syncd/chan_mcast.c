@@ -24,7 +24,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define READS_PER_TURN 64
+/* enough to empty a busy socket in a turn or two: a node that reads less
+ * per turn than arrives between turns loses datagrams however short its
+ * other work is */
+#define READS_PER_TURN 512
 #define SENDS_PER_TURN 256
 /* ENOBUFS is not announced by writability: the socket may be writable
  * all along while the device or neighbour queue is full */

@@ -105,7 +105,7 @@ void config_defaults(struct hafw_config *c)
 	c->sync_max_peers = 32;
 	c->sync_peer_expire_s = 600;
 	c->sync_max_entries = 0;
-	c->sync_tombstone_ms = 30000;
+	c->sync_tombstone_ms = 10000;
 	c->ignore_local = true;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 }

@@ -18,14 +18,16 @@
 static void work_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct repl *r = arg;
+	uint64_t t0 = repl_slice_clock();
 	bool more;
 
 	(void)fd;
 	(void)what;
-	more = repl_local_work(r);
-	more |= repl_peers_work(r);
+	more = repl_local_work(r, t0);
+	more |= repl_peers_work(r, t0);
 	if (more)
 		repl_kick_work(r);
+	repl_slice_done(r, t0);
 }
 
 void repl_kick_work(struct repl *r)

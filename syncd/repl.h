@@ -32,6 +32,7 @@ struct repl_peer_stats {
 	uint64_t stale_events;  /* older version than the one held */
 	uint64_t resurrections; /* late copy of a destroyed entry: refused */
 	uint64_t cap_refused;   /* the peer's cache is full */
+	uint64_t tombs_dropped; /* too many tombstones: a destroy kept none */
 	uint64_t bad_frames, bad_events, bad_heartbeats;
 	uint64_t restarts;       /* new epochs seen */
 	uint64_t restart_swept;  /* entries of an old epoch the new one lacked */
@@ -92,6 +93,9 @@ struct repl_stats {
 	uint64_t last_commit_us;
 	uint64_t cache_nomem;
 	uint64_t tombs_expired;
+	/* the longest piece of background work in one turn of the loop
+	 * (commit, sweep, announce slices), microseconds */
+	uint64_t slice_max_us;
 };
 
 struct repl_commit_result {

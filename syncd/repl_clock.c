@@ -70,3 +70,19 @@ uint32_t repl_aged(uint32_t timeout, uint32_t stamp, uint32_t now)
 
 	return timeout > age + 1 ? timeout - age : 1;
 }
+
+uint64_t repl_slice_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void repl_slice_done(struct repl *r, uint64_t t0)
+{
+	uint64_t d = repl_slice_clock() - t0;
+
+	if (d > r->st.slice_max_us)
+		r->st.slice_max_us = d;
+}

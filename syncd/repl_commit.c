@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define COMMIT_CHUNK 64 /* entries between looks at the clock */
+
 enum phase {
 	PH_FLOWS,     /* flows that name no master */
 	PH_MASTERED,  /* related flows (FTP data, SIP media), after their masters */
@@ -163,6 +165,7 @@ static void slice_cb(evutil_socket_t fd, short what, void *arg)
 	struct repl_commit *c = arg;
 	struct repl *r = c->r;
 	size_t budget = (size_t)r->cfg->commit_batch;
+	uint64_t t0 = repl_slice_clock();
 
 	(void)fd;
 	(void)what;
@@ -183,6 +186,7 @@ static void slice_cb(evutil_socket_t fd, short what, void *arg)
 			c->ph = PH_DONE;
 	}
 	r->tops->sink_flush(r->trk);
+	repl_slice_done(r, t0);
 }
 
 void repl_commit_sink_done(void *arg, unsigned failed)

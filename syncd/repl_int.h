@@ -84,6 +84,16 @@ uint64_t repl_next_version(struct repl *r);
 void repl_observe_version(struct repl *r, uint64_t v);
 /* What remains of a timeout that was read at `stamp` (monotonic s). */
 uint32_t repl_aged(uint32_t timeout, uint32_t stamp, uint32_t now);
+/* Background work (commit, sweeps, announces) runs in slices of at most
+ * about this long, so the loop gets back to reading datagrams. */
+#define REPL_SLICE_US 2000
+/* Real time in µs, to measure how long a slice of work took. */
+uint64_t repl_slice_clock(void);
+static inline bool repl_slice_over(uint64_t t0)
+{
+	return repl_slice_clock() - t0 >= REPL_SLICE_US;
+}
+void repl_slice_done(struct repl *r, uint64_t t0);
 
 /* repl.c */
 /* Run the background work (sweeps) on the next turn. */
@@ -93,7 +103,7 @@ void repl_kick_work(struct repl *r);
 extern const struct tracker_events repl_tracker_cb;
 void repl_dump_request(struct repl *r);
 void repl_dump_retry(struct repl *r);
-bool repl_local_work(struct repl *r); /* true: more to do */
+bool repl_local_work(struct repl *r, uint64_t t0); /* true: more to do */
 
 /* repl_tx.c */
 void repl_send_frame(struct repl *r);
@@ -120,7 +130,7 @@ struct repl_peer *repl_peer_admit(struct repl *r, uint32_t id, const struct chan
 void repl_peer_seen(struct repl *r, struct repl_peer *p, const struct chan_addr *from);
 void repl_peer_set_down(struct repl *r, struct repl_peer *p);
 void repl_peers_tick(struct repl *r);
-bool repl_peers_work(struct repl *r); /* restart sweeps; true: more to do */
+bool repl_peers_work(struct repl *r, uint64_t t0); /* restart sweeps; true: more */
 size_t repl_peer_entries(const struct repl_peer *p);
 
 /* repl_commit.c */

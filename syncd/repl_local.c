@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define SWEEP_SLICE 4096
+#define SWEEP_CHUNK 256 /* entries between looks at the clock */
 
 static struct hafw_ratelimit rl_dump = HAFW_RATELIMIT_INIT(10, 3);
 
@@ -355,15 +355,16 @@ static void swept_exp(struct cache_entry *e, void *arg)
 
 /* Entries the dump did not show are gone (their destroy events were lost):
  * swept a slice per turn, each told to the peers. */
-bool repl_local_work(struct repl *r)
+bool repl_local_work(struct repl *r, uint64_t t0)
 {
 	size_t n = 0;
 
 	if (!r->isweeping)
 		return false;
-	if (!cache_gen_sweep_some(r->flows, &r->isweep_f, SWEEP_SLICE, swept_flow, r, &n) ||
-	    !cache_gen_sweep_some(r->exps, &r->isweep_x, SWEEP_SLICE, swept_exp, r, &n))
-		return true;
+	while (!cache_gen_sweep_some(r->flows, &r->isweep_f, SWEEP_CHUNK, swept_flow, r, &n) ||
+	       !cache_gen_sweep_some(r->exps, &r->isweep_x, SWEEP_CHUNK, swept_exp, r, &n))
+		if (repl_slice_over(t0))
+			return true;
 	r->isweeping = false;
 	repl_send_frame(r);
 	if (r->dump_full) {

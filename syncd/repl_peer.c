@@ -18,7 +18,7 @@
 
 #define DISCOVERY_BURST    8
 #define DISCOVERY_EVERY_MS 1000
-#define SWEEP_SLICE        4096
+#define SWEEP_CHUNK        1024
 #define TOMB_GC_SLICE      2048
 
 static struct hafw_ratelimit rl_admit = HAFW_RATELIMIT_INIT(10, 5);
@@ -261,25 +261,28 @@ void repl_peers_tick(struct repl *r)
 
 /* Restart sweeps: a slice per turn for each peer whose new state is
  * complete. */
-bool repl_peers_work(struct repl *r)
+bool repl_peers_work(struct repl *r, uint64_t t0)
 {
 	bool more = false;
 
 	for (int i = 0; i < r->npeers; i++) {
 		struct repl_peer *p = r->peers[i];
 		size_t n = 0;
+		bool over = false;
 
 		if (!p->sweeping)
 			continue;
-		if (!cache_gen_sweep_some(p->flows, &p->sweep_cursor_f, SWEEP_SLICE, NULL, NULL,
+		while (
+		    !cache_gen_sweep_some(p->flows, &p->sweep_cursor_f, SWEEP_CHUNK, NULL, NULL,
 		                          &n) ||
-		    !cache_gen_sweep_some(p->exps, &p->sweep_cursor_x, SWEEP_SLICE, NULL, NULL,
-		                          &n)) {
-			p->st.restart_swept += n;
+		    !cache_gen_sweep_some(p->exps, &p->sweep_cursor_x, SWEEP_CHUNK, NULL, NULL, &n))
+			if ((over = repl_slice_over(t0)))
+				break;
+		p->st.restart_swept += n;
+		if (over) {
 			more = true;
 			continue;
 		}
-		p->st.restart_swept += n;
 		p->sweeping = p->sweep_pending = false;
 		p->synced = true;
 		hafw_log(LOG_INFO, "peer %u (%s): full state received, %zu flows", p->id,

@@ -50,16 +50,25 @@ static void apply_one(struct rx_ctx *x, struct cache *c, const struct hafw_tuple
 			p->st.stale_events++;
 		return;
 	}
-	if (!e && repl_peer_entries(p) >= r->cap) {
-		p->st.cap_refused++;
-		return;
-	}
 	/* a destroy leaves a tombstone, also for a key we never held: its
-	 * create may still be on the way */
-	if (ev->type == HAFW_EV_DESTROY)
+	 * create may still be on the way. Tombstones have their own bound, so
+	 * a burst of destroys never keeps live entries out. */
+	if (ev->type == HAFW_EV_DESTROY) {
+		if (cache_tombs(p->flows) + cache_tombs(p->exps) >= r->cap) {
+			p->st.tombs_dropped++;
+			if (e)
+				cache_del(c, key, zone);
+			return;
+		}
 		ret = cache_put_tomb(c, key, zone, repl_now_s(r), ev->version);
-	else
+	} else {
+		if ((!e || (e->flags & CACHE_F_TOMB)) &&
+		    cache_count(p->flows) + cache_count(p->exps) >= r->cap) {
+			p->st.cap_refused++;
+			return;
+		}
 		ret = cache_put(c, key, zone, blob, len, repl_now_s(r), ev->version);
+	}
 	if (ret < 0) {
 		p->st.nomem++;
 		r->st.cache_nomem++;

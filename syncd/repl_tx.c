@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ANNOUNCE_SLICE 1024
+#define ANNOUNCE_CHUNK 128 /* entries between looks at the clock */
 /* datagrams waiting in the channel's queue above which an announce waits:
  * live events must not queue behind a bulk of old state */
 #define ANNOUNCE_BACKLOG 256
@@ -194,6 +194,7 @@ void repl_announce_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct repl *r = arg;
 	struct timeval next = {0, 1000};
+	uint64_t t0 = repl_slice_clock();
 
 	(void)fd;
 	(void)what;
@@ -201,13 +202,23 @@ void repl_announce_cb(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(r->announce_ev, &next);
 		return;
 	}
-	if (!cache_walk_some(r->flows, &r->ann_f, ANNOUNCE_SLICE, announce_entry_flow, r) ||
-	    !cache_walk_some(r->exps, &r->ann_x, ANNOUNCE_SLICE, announce_entry_exp, r)) {
-		/* a short pause between slices lets receivers drain */
-		evtimer_add(r->announce_ev, &next);
-		return;
+	for (;;) {
+		bool end =
+		    cache_walk_some(r->flows, &r->ann_f, ANNOUNCE_CHUNK, announce_entry_flow, r) &&
+		    cache_walk_some(r->exps, &r->ann_x, ANNOUNCE_CHUNK, announce_entry_exp, r);
+
+		if (end)
+			break;
+		if (repl_slice_over(t0) ||
+		    (r->cops->backlog && r->cops->backlog(r->chan) > ANNOUNCE_BACKLOG)) {
+			/* a short pause between slices lets receivers drain */
+			evtimer_add(r->announce_ev, &next);
+			repl_slice_done(r, t0);
+			return;
+		}
 	}
 	repl_send_frame(r);
+	repl_slice_done(r, t0);
 	r->announcing = false;
 	/* a dump still reconciling means the cache was not yet all there */
 	if (!r->dumping && !r->isweeping) {

@@ -181,6 +181,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctx.ctl = ctl;
+	/* a commit of a large table answers when it is done */
+	ctl_set_timeouts(ctl, 10000, 600000, 10000);
 	ret = repl_start(repl, &what);
 	if (ret < 0) {
 		hafw_log(LOG_ERR, "starting %s: %s", what, strerror(-ret));

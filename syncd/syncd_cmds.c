@@ -146,6 +146,7 @@ static void repl_counters(struct json_object *rp, const struct repl_stats *st)
 	STAT(rp, st, last_commit_us);
 	STAT(rp, st, cache_nomem);
 	STAT(rp, st, tombs_expired);
+	STAT(rp, st, slice_max_us);
 }
 
 /* The peers' counters summed (per peer: hafwctl status --json). */
@@ -170,6 +171,7 @@ static void peer_counters(struct json_object *rp, struct repl *r)
 	STAT(rp, &t, stale_events);
 	STAT(rp, &t, resurrections);
 	STAT(rp, &t, cap_refused);
+	STAT(rp, &t, tombs_dropped);
 	STAT(rp, &t, bad_frames);
 	STAT(rp, &t, bad_events);
 	STAT(rp, &t, bad_heartbeats);

@@ -62,6 +62,7 @@ sleep 1.5 # a heartbeat interval: what was missing is counted by now
 LOST=$(($(peer3 lost_datagrams) - LOST0))
 ERRS=$(($(rcvbuf_errors) - ERR0))
 log "B was busy ${BUSY}s (commit, dump, re-announce); datagrams from peer 3: $(peer3 datagrams), lost $LOST, socket drops $ERRS"
+log "B's longest slice of background work: $(stat_of b "['replication']['slice_max_us']") us"
 check "no datagram of the streaming peer lost while B was busy" eq "$LOST" 0
 check "no datagram dropped by B's socket" eq "$ERRS" 0
 check "peer 3's stream kept arriving" ge "$(peer3 datagrams)" $((RATE * 2))

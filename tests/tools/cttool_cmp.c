@@ -44,6 +44,7 @@ struct tok {
 
 struct cmp_opts {
 	uint64_t slack;
+	bool at_least; /* B's timeout only needs to reach A's (minus slack) */
 	char *ignore[CMP_MAX_IGNORE];
 	size_t nignore;
 };
@@ -226,8 +227,11 @@ static bool tok_equal(const struct cmp_opts *o, const struct tok *a, const struc
 	if (a->vlen == b->vlen && !memcmp(a->val, b->val, a->vlen))
 		return true;
 	if (a->nlen == 7 && !memcmp(a->name, "timeout", 7) && parse_num(a->val, a->vlen, &x) &&
-	    parse_num(b->val, b->vlen, &y))
+	    parse_num(b->val, b->vlen, &y)) {
+		if (o->at_least)
+			return y + (long long)o->slack >= x;
 		return (unsigned long long)(x > y ? x - y : y - x) <= o->slack;
+	}
 	return false;
 }
 
@@ -310,6 +314,7 @@ static int add_ignores(struct cmp_opts *o, char *list)
 int cmd_compare(int argc, char **argv)
 {
 	static const struct option opts[] = {{"timeout-slack", required_argument, NULL, 's'},
+	                                     {"timeout-at-least", no_argument, NULL, 'l'},
 	                                     {"ignore", required_argument, NULL, 'i'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
@@ -325,13 +330,17 @@ int cmd_compare(int argc, char **argv)
 			if (parse_uint(optarg, 0, 1u << 30, &o.slack, "--timeout-slack") < 0)
 				return EXIT_USAGE;
 			break;
+		case 'l':
+			o.at_least = true;
+			break;
 		case 'i':
 			if (add_ignores(&o, optarg) < 0)
 				return EXIT_USAGE;
 			break;
 		case 'h':
 			fputs("Usage: hafw-cttool compare FILE_A FILE_B [--timeout-slack N] "
-			      "[--ignore ATTR1,ATTR2,...]\n(see hafw-cttool --help)\n",
+			      "[--timeout-at-least] [--ignore ATTR1,ATTR2,...]\n"
+			      "(see hafw-cttool --help)\n",
 			      stdout);
 			return EXIT_OK;
 		default:

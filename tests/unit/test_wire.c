@@ -56,7 +56,7 @@ static void test_roundtrip(void **state)
  * put in magic and version. */
 static void test_layout(void **state)
 {
-	static const uint8_t want[HAFW_WIRE_HDR_LEN] = {'H',  'A',  'F',  'W',  1,    3,    0x01,
+	static const uint8_t want[HAFW_WIRE_HDR_LEN] = {'H',  'A',  'F',  'W',  2,    3,    0x01,
 	                                                0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
 	                                                0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc};
 	struct hafw_wire_hdr h = {.magic = 1,
@@ -176,7 +176,7 @@ static void test_names_and_order(void **state)
 	assert_string_equal(hafw_wire_err_name((enum hafw_wire_err)1000), "?");
 
 	n = make(0, 10);
-	dgram[4] = 2;
+	dgram[4] = 1; /* the foundation's version: its header had no epoch */
 	memset(dgram + 8, 0, 4);
 	assert_int_equal(hafw_wire_hdr_parse(dgram, n, &h), HAFW_WIRE_EVERSION);
 	n = make(0, 10);

@@ -223,11 +223,16 @@ def case_rows(aggs):
             flush = "%s (%d of %d runs did not converge in %s s)" % (
                 fnum(a.med("flush_s", fl), 3) if fl else "-", reps - len(fl), reps,
                 fnum(max(num(r.get("flush_s")) or 0 for r in a.reps), 0))
+        cl = [r for r in a.reps if "commit_lost" in r]
+        commit_lost = "-"
+        if cl:
+            commit_lost = "%d of %d" % (sum(int(num(r["commit_lost"]) or 0) for r in cl),
+                                        sum(int(num(r.get("commit_stream")) or 0) for r in cl))
         rows.append([fnum(n), DNAME.get(d, d), repl_t, repl_r, fnum(a.med("gen_rate")),
                      "-" if lag is None else fnum(lag * 1000, 0), commit, commit_r, flush,
                      fnum(a.med("wire_bpf"), 1), fnum(a.med("rss_bpf"), 0),
                      fnum(a.med("cpu_a_100k"), 2), fnum(a.med("cpu_b_100k"), 2),
-                     a.sum_lost("lost") + " / " + a.sum_lost("lost_flush")])
+                     a.sum_lost("lost") + " / " + a.sum_lost("lost_flush"), commit_lost])
     return rows
 
 
@@ -235,7 +240,8 @@ CASE_HDR = ["flows", "daemon", "replication s", "replication /s (min-max)",
             "gen /s meanwhile", "lag after gen ms", "commit s: daemon / client",
             "commit /s: daemon / client",
             "conntrack -F reaches peer s", "sync-link B/flow", "peer RSS B/flow",
-            "CPU s/100k NEW (A)", "CPU s/100k NEW (B)", "lost/overruns create / flush"]
+            "CPU s/100k NEW (A)", "CPU s/100k NEW (B)", "lost/overruns create / flush",
+            "peer datagrams lost during B's commit"]
 
 
 def kern_agg(kern):

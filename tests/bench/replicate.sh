@@ -395,6 +395,41 @@ run_kernel() {
 	wait_ct_drain
 }
 
+# A made-up peer (id 3, from A's namespace) streams numbered heartbeats to
+# B at STREAM_RATE while B commits, reconciles and re-announces: what B does
+# not read in time is counted as lost (target: none).
+STREAM_RATE=${STREAM_RATE:-20000}
+b_peer3() { "$HAFWCTL" -s "$C/hafw-b.sock" --json status | jq "[.peers[] | select(.id == 3) | .$1] | add // 0"; }
+b_sockdrops() { ip netns exec "$NS_B" awk '/^Udp: [0-9]/ { print $6 }' /proc/net/snmp; }
+stream_start() {
+	local i
+	ip netns exec "$NS_A" python3 "$ROOT/tests/cluster/send_dgrams.py" 192.168.77.1 \
+		239.192.77.1 3780 stream "$STREAM_RATE" 300 >/dev/null 2>&1 &
+	STREAM_PID=$!
+	PIDS+=("$STREAM_PID")
+	for ((i = 0; i < 50; i++)); do
+		[ "$(b_peer3 datagrams)" -gt 1000 ] && break
+		sleep 0.1
+	done
+	STREAM_LOST0=$(b_peer3 lost_datagrams)
+	STREAM_GOT0=$(b_peer3 datagrams)
+	STREAM_DROPS0=$(b_sockdrops)
+}
+stream_stop() {
+	local i
+	# the commit's reconciling dump and re-announce run on the same loop
+	for ((i = 0; i < 600; i++)); do
+		[ "$("$HAFWCTL" -s "$C/hafw-b.sock" --json status | jq '.node.reconciling')" = false ] && break
+		sleep 0.1
+	done
+	sleep 1.5 # one heartbeat interval: what is missing is counted by now
+	STREAM_LOST=$(($(b_peer3 lost_datagrams) - STREAM_LOST0))
+	STREAM_GOT=$(($(b_peer3 datagrams) - STREAM_GOT0))
+	STREAM_DROPS=$(($(b_sockdrops) - STREAM_DROPS0))
+	stop_pid "$STREAM_PID"
+	log "  streaming peer during the commit: $STREAM_GOT datagrams read, $STREAM_LOST lost, $STREAM_DROPS socket drops"
+}
+
 run_daemon() {
 	local d=$1 n=$2 kind arg i
 	local cpuA0 cpuA1 cpuA2 cpuA3 cpuB0 cpuB1 rssB0 rssB1 rssA0 rssA1 txA0 txA1 txB0 txB1
@@ -475,7 +510,7 @@ run_daemon() {
 		# where a missing flow got lost: A's internal cache against A's kernel
 		extra="payload_bpf=$(fdiv $((payload1 - payload0)) "$n")"
 		extra+=" a_internal=$("$HAFWCTL" -s "$C/hafw-a.sock" --json status | jq '.internal.flows')"
-		extra+=" a_resyncs=$("$HAFWCTL" -s "$C/hafw-a.sock" --json stats | jq '.replication.resyncs')"
+		extra+=" a_resyncs=$("$HAFWCTL" -s "$C/hafw-a.sock" --json stats | jq '.replication.dumps')"
 		extra+=" a_resync_added=$("$HAFWCTL" -s "$C/hafw-a.sock" --json stats | jq '.replication.resync_added')"
 	else
 		# FTFW lost messages seen by B / netlink overruns logged by A
@@ -499,10 +534,15 @@ run_daemon() {
 	expected=$held
 	t0=$(now)
 	if [ "$d" = hafw ]; then
+		stream_start
+		t0=$(now)
 		cout=$("$HAFWCTL" -s "$C/hafw-b.sock" --json commit)
 		commit_wall=$(fsub "$(now)" "$t0")
 		commit_s=$(jq '.seconds' <<<"$cout")
 		log "  commit: $(jq -c '{ok, flows, errors, seconds}' <<<"$cout") (wall $commit_wall s)"
+		stream_stop
+		extra+=" commit_lost=$STREAM_LOST commit_sockdrops=$STREAM_DROPS commit_stream=$STREAM_GOT"
+		extra+=" b_slice_max_us=$("$HAFWCTL" -s "$C/hafw-b.sock" --json stats | jq '.replication.slice_max_us')"
 	else
 		ip netns exec "$NS_B" conntrackd -C "$C/ctd-b.cli" -c >/dev/null 2>&1
 		commit_wall=$(fsub "$(now)" "$t0")

@@ -70,6 +70,37 @@ check "hafwctl: an absent daemon is a clear error, exit 1" \
 	eval '"$HAFWCTL" -s "$HAFW_TMP/none.sock" status 2>&1 | grep -q "cannot reach hafw-syncd"; "$HAFWCTL" -s "$HAFW_TMP/none.sock" status 2>/dev/null; [ $? = 1 ]'
 check "hafwctl: a peer that does not exist is an error" \
 	not ctl b flows --peer 77
+# 1000 clients that ask for the whole flow table and leave without reading,
+# and 200 that connect and stall: the daemon frees every one of them
+# (defect 8: a client that left during a large answer leaked its fd).
+fds_b() { ls "/proc/$PID_b/fd" | wc -l; }
+FDS0=$(fds_b)
+python3 - "$SOCK_B" <<'PY'
+import socket, sys
+for _ in range(1000):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b'{"cmd":"flows","external":true}\n')
+    s.close()
+PY
+python3 - "$SOCK_B" <<'PY' &
+import socket, sys, time
+held = []
+for _ in range(200):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    held.append(s)
+time.sleep(12)  # longer than the daemon's request timeout (10 s)
+PY
+STALL=$!
+HAFW_PIDS+=("$STALL")
+sleep 1
+check "abandoned and stalled clients: fds held while they stall" ge "$(fds_b)" $((FDS0 + 150))
+wait "$STALL"
+check "every abandoned and stalled client freed (fd count back to $FDS0)" \
+	wait_for 5 "fds back" eval '[ "$(fds_b)" -le "$FDS0" ]'
+check "the control socket counted them" \
+	eval '[ "$(stat_of b "['"'"'control'"'"']['"'"'timeouts'"'"']")" -ge 200 ]'
 check "syncd on B still running after the control-socket abuse" kill -0 "$PID_b"
 
 nsx a "$CTTOOL" gen 500 --src 10.70.0.0 >/dev/null

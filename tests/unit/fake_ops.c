@@ -682,3 +682,31 @@ size_t fnode_ext_count(struct fnode *nd, uint32_t id)
 
 	return p ? cache_count(p->flows) : 0;
 }
+
+struct fpair *fpair_new(void)
+{
+	struct fpair *w = calloc(1, sizeof(*w));
+
+	w->n = fnet_new();
+	w->a = fnode_new(w->n, 1);
+	w->b = fnode_new(w->n, 2);
+	return w;
+}
+
+void fpair_free(struct fpair *w)
+{
+	fnet_free(w->n);
+	free(w);
+}
+
+int fpair_setup(void **state)
+{
+	*state = fpair_new();
+	return 0;
+}
+
+int fpair_teardown(void **state)
+{
+	fpair_free(*state);
+	return 0;
+}

@@ -150,6 +150,17 @@ void fnet_discard(struct fnet *n);
 
 /* ---- helpers for tests ---- */
 
+/* The usual fixture: a network with node A (id 1) and node B (id 2), not
+ * started yet. cmocka setup/teardown functions put it in *state. */
+struct fpair {
+	struct fnet *n;
+	struct fnode *a, *b;
+};
+struct fpair *fpair_new(void);
+void fpair_free(struct fpair *w);
+int fpair_setup(void **state);
+int fpair_teardown(void **state);
+
 /* A TCP flow 10.<a>.<b>.<c>:port -> 192.0.2.1:80 with a mark, a timeout
  * and ESTABLISHED state. */
 void fflow(struct hafw_flow *f, uint32_t n, uint32_t mark);

@@ -12,19 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct world {
-	struct fnet *n;
-	struct fnode *a, *b;
-};
-
 static int setup(void **state)
 {
-	struct world *w = calloc(1, sizeof(*w));
+	struct fpair *w = fpair_new();
 	struct hafw_flow f;
 
-	w->n = fnet_new();
-	w->a = fnode_new(w->n, 1);
-	w->b = fnode_new(w->n, 2);
 	for (uint32_t i = 0; i < 50; i++) {
 		fflow(&f, i, 1);
 		ftrk_put_silent(&w->a->trk, &f);
@@ -37,20 +29,11 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct world *w = *state;
-
-	fnet_free(w->n);
-	free(w);
-	return 0;
-}
-
 /* The foundation announced no destroy after a flush of the internal
  * cache, and let partial updates replace full flows on peers. */
 static void test_flush_internal(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f, got;
 
 	repl_flush_internal(w->a->r);
@@ -86,7 +69,7 @@ static void test_flush_internal(void **state)
  * tracker: the peer gets the whole flow, never the partial event. */
 static void test_update_of_unknown_flow_is_read_back(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f, partial = {0}, got;
 
 	fflow(&f, 7, 1);
@@ -134,7 +117,7 @@ static void test_update_of_unknown_flow_is_read_back(void **state)
 /* A destroy of a flow the cache lost still reaches the peers. */
 static void test_destroy_of_unknown_flow(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f, got;
 
 	fflow(&f, 11, 1);
@@ -149,7 +132,7 @@ static void test_destroy_of_unknown_flow(void **state)
  * entries. An aborted dump sweeps nothing; the retry reconciles. */
 static void test_aborted_dump_never_sweeps(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 
 	for (uint32_t i = 0; i < 5; i++) { /* destroys lost: only a dump can tell */
@@ -177,7 +160,7 @@ static void test_aborted_dump_never_sweeps(void **state)
  * sent (with new versions); events during the dump come after it. */
 static void test_overrun_reconcile(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f, got;
 	uint64_t events = w->a->r->st.events_sent;
 	struct repl_stats st0 = *repl_get_stats(w->a->r);
@@ -212,7 +195,7 @@ static void test_overrun_reconcile(void **state)
  * read between them. */
 static void test_sweep_in_slices(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 	struct repl_peer *pb;
 	unsigned turns = 0;
@@ -254,13 +237,13 @@ static void test_sweep_in_slices(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_flush_internal, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_internal, setup, fpair_teardown),
 	    cmocka_unit_test_setup_teardown(test_update_of_unknown_flow_is_read_back, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_destroy_of_unknown_flow, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_aborted_dump_never_sweeps, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_overrun_reconcile, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sweep_in_slices, setup, teardown),
+	                                    fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_destroy_of_unknown_flow, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_aborted_dump_never_sweeps, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_overrun_reconcile, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_in_slices, setup, fpair_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,18 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct world {
-	struct fnet *n;
-	struct fnode *a, *b;
-};
-
 static int setup(void **state)
 {
-	struct world *w = calloc(1, sizeof(*w));
+	struct fpair *w = fpair_new();
 
-	w->n = fnet_new();
-	w->a = fnode_new(w->n, 1);
-	w->b = fnode_new(w->n, 2);
 	fnode_start(w->a);
 	fnode_start(w->b);
 	fnet_pass(w->n, 1000);
@@ -32,21 +24,12 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct world *w = *state;
-
-	fnet_free(w->n);
-	free(w);
-	return 0;
-}
-
-static struct repl_peer *peer_a(struct world *w)
+static struct repl_peer *peer_a(struct fpair *w)
 {
 	return repl_peer_by_id(w->b->r, 1);
 }
 
-static uint32_t mark_at_b(struct world *w, uint32_t n)
+static uint32_t mark_at_b(struct fpair *w, uint32_t n)
 {
 	struct hafw_flow f;
 
@@ -55,7 +38,7 @@ static uint32_t mark_at_b(struct world *w, uint32_t n)
 }
 
 /* Each change of flow n on A leaves in its own datagram. */
-static void change(struct world *w, uint32_t n, uint32_t mark)
+static void change(struct fpair *w, uint32_t n, uint32_t mark)
 {
 	struct hafw_flow f;
 
@@ -74,7 +57,7 @@ static int dup_all(struct fnet *n, struct fdgram *d, void *arg)
 
 static void test_duplicates(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 
 	w->n->policy = dup_all;
@@ -93,7 +76,7 @@ static void test_duplicates(void **state)
 /* Two changes of one flow, delivered in reverse order. */
 static void test_reorder_keeps_newest(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 
 	fflow(&f, 5, 1);
@@ -124,7 +107,7 @@ static int hold(struct fnet *n, struct fdgram *d, void *arg)
 
 static void test_shuffle(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 	uint64_t seed = 42;
 
@@ -163,7 +146,7 @@ static void test_shuffle(void **state)
  * same key (a newer version) is accepted. */
 static void test_tombstones(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 
 	fflow(&f, 9, 1);
@@ -213,7 +196,7 @@ static void test_tombstones(void **state)
 /* Sequence numbers wrap around 2^32 without loss or staleness. */
 static void test_sequence_wrap(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 
 	fnode_stop(w->a);
@@ -259,7 +242,7 @@ static int drop_data(struct fnet *n, struct fdgram *d, void *arg)
 
 static void test_tail_loss_counted(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 	int drop = 3;
 
@@ -279,7 +262,7 @@ static void test_tail_loss_counted(void **state)
 /* A corrupted sequence number far ahead must not silence the peer. */
 static void test_window_follows_after_corruption(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 
 	fflow(&f, 1, 1);
@@ -303,13 +286,14 @@ static void test_window_follows_after_corruption(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reorder_keeps_newest, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_shuffle, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tombstones, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sequence_wrap, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tail_loss_counted, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_window_follows_after_corruption, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicates, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_reorder_keeps_newest, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_shuffle, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_tombstones, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_sequence_wrap, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_loss_counted, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_window_follows_after_corruption, setup,
+	                                    fpair_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,33 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct world {
-	struct fnet *n;
-	struct fnode *a, *b;
-};
-
-static int setup(void **state)
-{
-	struct world *w = calloc(1, sizeof(*w));
-
-	w->n = fnet_new();
-	w->a = fnode_new(w->n, 1);
-	w->b = fnode_new(w->n, 2);
-	*state = w;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct world *w = *state;
-
-	fnet_free(w->n);
-	free(w);
-	return 0;
-}
-
 /* A holds n flows, B has replicated all of them. */
-static void converge(struct world *w, uint32_t n)
+static void converge(struct fpair *w, uint32_t n)
 {
 	struct hafw_flow f;
 
@@ -54,7 +29,7 @@ static void converge(struct world *w, uint32_t n)
 }
 
 /* A restarts (a later epoch), holding the same table. */
-static void restart_a(struct world *w)
+static void restart_a(struct fpair *w)
 {
 	fnode_stop(w->a);
 	fnet_advance(w->n, 500);
@@ -77,7 +52,7 @@ static int drop_first(struct fnet *n, struct fdgram *d, void *arg)
  * brought a new boot id, after it had applied the new announce. */
 static void test_lost_first_heartbeat(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct repl_peer *p;
 	int drop = 1;
 
@@ -97,7 +72,7 @@ static void test_lost_first_heartbeat(void **state)
  * state has arrived complete. */
 static void test_restart_sweeps_after_full_state(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 	struct repl_peer *p;
 
@@ -141,7 +116,7 @@ static int drop_some_data(struct fnet *n, struct fdgram *d, void *arg)
 
 static void test_restart_with_loss_keeps_then_repairs(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 	struct repl_peer *p;
 	int count = 0;
@@ -190,7 +165,7 @@ static int corrupt_heartbeat(struct fnet *n, struct fdgram *d, void *arg)
 
 static void test_corrupt_heartbeat_never_wipes(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	int pos;
 
 	converge(w, 25);
@@ -211,7 +186,7 @@ static void test_corrupt_heartbeat_never_wipes(void **state)
  * datagrams arrive out of order. */
 static void test_restart_once_and_late_old_epoch(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct hafw_flow f;
 	struct repl_peer *p;
 
@@ -249,7 +224,7 @@ static void test_restart_once_and_late_old_epoch(void **state)
  * B drops it while the old epoch might still be alive, then follows it. */
 static void test_epoch_going_back(void **state)
 {
-	struct world *w = *state;
+	struct fpair *w = *state;
 	struct repl_peer *p;
 
 	converge(w, 10);
@@ -269,13 +244,16 @@ static void test_epoch_going_back(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_lost_first_heartbeat, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_restart_sweeps_after_full_state, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_restart_with_loss_keeps_then_repairs, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_corrupt_heartbeat_never_wipes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_restart_once_and_late_old_epoch, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_epoch_going_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lost_first_heartbeat, fpair_setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_sweeps_after_full_state, fpair_setup,
+	                                    fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_with_loss_keeps_then_repairs, fpair_setup,
+	                                    fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_heartbeat_never_wipes, fpair_setup,
+	                                    fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_once_and_late_old_epoch, fpair_setup,
+	                                    fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_epoch_going_back, fpair_setup, fpair_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

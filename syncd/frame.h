@@ -18,15 +18,18 @@ struct frame_builder {
 	size_t cap;
 	size_t used;
 	unsigned events;
+	uint64_t base; /* the frame's base_version (the first event's) */
 };
 
 void frame_init(struct frame_builder *fb, uint8_t *buf, size_t cap);
-/* Appends one Event with its version (0: none). Returns 0, or -ENOSPC when
- * it does not fit (the frame is unchanged: flush it and retry). */
+/* Appends one Event with its version (0: none): the first event's version
+ * becomes the frame's base, the others travel as a difference to it.
+ * Returns 0, or -ENOSPC when it does not fit (the frame is unchanged:
+ * flush it and retry). */
 int frame_add(struct frame_builder *fb, int ev_type, enum frame_obj obj, const uint8_t *blob,
               size_t len, uint64_t version);
-/* Bytes one event of this size and version adds to a frame. */
-size_t frame_event_size(size_t blob_len, uint64_t version);
+/* Bytes one event of this size and version adds to this frame now. */
+size_t frame_event_size(const struct frame_builder *fb, size_t blob_len, uint64_t version);
 
 /* One event of a received frame, decoded and validated. A destroy carries
  * only the key (tuples and zone). */

@@ -181,16 +181,23 @@ static void render_status(struct json_object *r)
 		printf("no peers heard yet\n");
 		return;
 	}
-	printf("\n%-6s %-16s %-8s %10s %8s %10s %10s %8s\n", "PEER", "NAME", "ROLE", "FLOWS",
-	       "EXPECT", "ANNOUNCED", "LAST SEEN", "LOST");
+	printf("\n%-6s %-16s %-8s %-5s %-6s %10s %8s %10s %10s %8s\n", "PEER", "NAME", "ROLE", "UP",
+	       "SYNCED", "FLOWS", "EXPECT", "ANNOUNCED", "LAST SEEN", "LOST");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *p = json_object_array_get_idx(peers, i);
+		bool heard = num(p, "datagrams") > 0;
 		char seen[32];
 
-		snprintf(seen, sizeof(seen), "%.1fs", num(p, "last_seen_ms") / 1000.0);
-		printf("%-6lld %-16s %-8s %10lld %8lld %10lld %10s %8lld\n", num(p, "id"),
-		       str(p, "name"), str(p, "role"), num(p, "flows"), num(p, "expectations"),
-		       num(p, "announced_flows"), seen, num(p, "lost_datagrams"));
+		if (heard)
+			snprintf(seen, sizeof(seen), "%.1fs", num(p, "last_seen_ms") / 1000.0);
+		else
+			snprintf(seen, sizeof(seen), "never");
+		printf("%-6lld %-16s %-8s %-5s %-6s %10lld %8lld %10lld %10s %8lld\n", num(p, "id"),
+		       str(p, "name"), str(p, "role"),
+		       json_object_get_boolean(get(p, "up")) ? "yes" : "no",
+		       json_object_get_boolean(get(p, "synced")) ? "yes" : "no", num(p, "flows"),
+		       num(p, "expectations"), num(p, "announced_flows"), seen,
+		       num(p, "lost_datagrams"));
 	}
 }
 

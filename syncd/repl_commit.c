@@ -158,8 +158,10 @@ static void finish(struct repl_commit *c)
 		done(arg, res.errors ? -EIO : 0, &res);
 }
 
-/* One slice: up to commit_batch entries of the current phase, then a
- * flush of the sink; sink_done brings the next slice. */
+/* One slice: up to commit_batch entries or REPL_SLICE_US, whichever comes
+ * first (the kernel creates a flow in several µs inside our sendmsg, and
+ * datagrams wait meanwhile), then a flush of the sink; sink_done brings
+ * the next slice. */
 static void slice_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct repl_commit *c = arg;
@@ -170,11 +172,13 @@ static void slice_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	c->visits = 0;
-	while (c->ph != PH_DONE && c->visits < budget) {
+	while (c->ph != PH_DONE && c->visits < budget && !repl_slice_over(t0)) {
 		struct repl_peer *p = c->peer < r->npeers ? r->peers[c->peer] : NULL;
 		bool exp = c->ph >= PH_EXPS;
+		size_t chunk =
+		    budget - c->visits < COMMIT_CHUNK ? budget - c->visits : COMMIT_CHUNK;
 
-		if (p && !cache_walk_some(exp ? p->exps : p->flows, &c->cursor, budget - c->visits,
+		if (p && !cache_walk_some(exp ? p->exps : p->flows, &c->cursor, chunk,
 		                          exp ? commit_exp : commit_flow, c))
 			continue;
 		c->cursor = 0;

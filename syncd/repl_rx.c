@@ -147,9 +147,14 @@ static void full_state_requested(struct repl *r)
  * it is missing, ask for another (need_full in our heartbeats). */
 static void check_full_state(struct repl *r, struct repl_peer *p, const Hafw__Heartbeat *hb)
 {
+	bool empty;
+
 	if (!p->sweep_pending || p->sweeping || !hb->has_full_from_seq || !hb->has_full_to_seq)
 		return;
-	if (seqwin_has_all(&p->win, hb->full_from_seq, hb->full_to_seq)) {
+	/* a transmission that sent nothing: the sender's table was empty, and
+	 * everything of an earlier epoch goes */
+	empty = hb->full_from_seq == hb->full_to_seq + 1;
+	if (empty || seqwin_has_all(&p->win, hb->full_from_seq, hb->full_to_seq)) {
 		p->sweeping = true;
 		p->need_full = false;
 		p->sweep_cursor_f = p->sweep_cursor_x = 0;

@@ -3,7 +3,9 @@
  *
  * The core numbers every datagram it sends, whatever its type, in one
  * sequence per epoch: the channel only moves bytes (and, with the security
- * layer, seals them), so a (sender, epoch, sequence) never repeats. */
+ * layer, seals them), so a (sender, epoch, sequence) does not repeat within
+ * 2^32 datagrams of a run (a key of the security layer must be renewed
+ * before the counter wraps). */
 #include "repl_int.h"
 #include "config.h"
 #include "flow_pb.h"

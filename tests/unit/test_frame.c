@@ -79,6 +79,16 @@ static void check_event(const Hafw__Event *ev, const struct blob *b)
 	}
 }
 
+static void collect_version(const struct frame_event *ev, void *arg)
+{
+	struct {
+		uint64_t v[8];
+		int n;
+	} *got = arg;
+
+	got->v[got->n++] = ev->version;
+}
+
 /* Versions of every size class, and none at all (0 is not sent). */
 static uint64_t ver_of(unsigned n)
 {
@@ -86,7 +96,8 @@ static uint64_t ver_of(unsigned n)
 }
 
 /* Fill frames of several sizes until -ENOSPC; each unpacks to the same
- * events, and each event took exactly frame_event_size() bytes. */
+ * events and versions, and each event took exactly what frame_event_size()
+ * said before it was added. */
 static void test_fill_and_unpack(void **state)
 {
 	static const size_t caps[] = {1200, 1472, 8952, 65000};
@@ -104,23 +115,22 @@ static void test_fill_and_unpack(void **state)
 		assert_int_equal(fb.used, 0);
 		assert_int_equal(fb.events, 0);
 		for (;;) {
-			size_t before = fb.used;
+			size_t before = fb.used, want;
 
 			assert_true(n < sizeof(blobs) / sizeof(blobs[0]));
 			make_blob(n, &blobs[n]);
+			want = frame_event_size(&fb, blobs[n].len, ver_of(n));
 			ret = frame_add(&fb, blobs[n].type, blobs[n].obj, blobs[n].data,
 			                blobs[n].len, ver_of(n));
 			if (ret == -ENOSPC) {
 				/* unchanged, and it really did not fit */
 				assert_int_equal(fb.used, before);
 				assert_int_equal(fb.events, n);
-				assert_true(before + frame_event_size(blobs[n].len, ver_of(n)) >
-				            caps[c]);
+				assert_true(before + want > caps[c]);
 				break;
 			}
 			assert_int_equal(ret, 0);
-			assert_int_equal(fb.used - before,
-			                 frame_event_size(blobs[n].len, ver_of(n)));
+			assert_int_equal(fb.used - before, want);
 			assert_true(fb.used <= caps[c]);
 			n++;
 			assert_int_equal(fb.events, n);
@@ -130,10 +140,14 @@ static void test_fill_and_unpack(void **state)
 		assert_non_null(fr);
 		assert_int_equal(fr->n_events, n);
 		for (unsigned i = 0; i < n; i++) {
-			check_event(fr->events[i], &blobs[i]);
-			assert_int_equal(fr->events[i]->has_version, ver_of(i) != 0);
-			if (ver_of(i))
-				assert_true(fr->events[i]->version == ver_of(i));
+			const Hafw__Event *ev = fr->events[i];
+			uint64_t v = ev->has_version
+			                 ? ev->version
+			                 : (fr->has_base_version ? fr->base_version : 0) +
+			                       (uint64_t)ev->version_delta;
+
+			check_event(ev, &blobs[i]);
+			assert_true(v == ver_of(i));
 		}
 		hafw__frame__free_unpacked(fr, NULL);
 	}
@@ -194,7 +208,7 @@ static void test_event_sizes(void **state)
 		frame_init(&fb, buf, sizeof(buf));
 		assert_int_equal(frame_add(&fb, HAFW_EV_UPDATE, FRAME_FLOW, blob, len, 0), 0);
 		assert_int_equal(frame_add(&fb, HAFW_EV_DESTROY, FRAME_FLOW, blob, len, 0), 0);
-		assert_int_equal(fb.used, 2 * frame_event_size(len, 0));
+		assert_int_equal(fb.used, 2 * frame_event_size(&fb, len, 0));
 		fr = hafw__frame__unpack(NULL, fb.used, buf);
 		if (!fr)
 			fail_msg("blob of %zu bytes: frame does not unpack", len);
@@ -207,26 +221,63 @@ static void test_event_sizes(void **state)
 		hafw__frame__free_unpacked(fr, NULL);
 	}
 	/* the size is the protobuf size */
+	struct frame_builder empty;
+
+	frame_init(&empty, buf, sizeof(buf));
 	for (size_t len = 0; len < 20000; len += 7) {
 		size_t body = 2 + 1 + (len < 128 ? 1 : len < 16384 ? 2 : 3) + len;
 
-		assert_int_equal(frame_event_size(len, 0), 1 +
-		                                               (body < 128     ? 1
-		                                                : body < 16384 ? 2
-		                                                               : 3) +
-		                                               body);
+		assert_int_equal(frame_event_size(&empty, len, 0), 1 +
+		                                                       (body < 128     ? 1
+		                                                        : body < 16384 ? 2
+		                                                                       : 3) +
+		                                                       body);
 	}
+}
+
+/* Versions cost a base per frame and a small difference per event; a frame
+ * decodes back to every event's exact version, older ones (an announce
+ * sends stored versions) included. */
+static void test_version_deltas(void **state)
+{
+	static const uint64_t v[] = {1800000000000000ull,
+	                             1800000000000001ull,
+	                             1800000000000900ull,
+	                             1799999999000000ull,
+	                             1800000000000001ull,
+	                             0,
+	                             ~0ull};
+	uint8_t blob[HAFW_FLOW_MAX_ENCODED], buf[4096];
+	struct frame_builder fb;
+	size_t len = padded_flow(blob, 40), one_byte_delta;
+	struct got {
+		uint64_t v[8];
+		int n;
+	} got = {{0}, 0};
+
+	(void)state;
+	frame_init(&fb, buf, sizeof(buf));
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		assert_int_equal(frame_add(&fb, HAFW_EV_UPDATE, FRAME_FLOW, blob, len, v[i]), 0);
+	one_byte_delta = frame_event_size(&fb, len, v[0] + 1);
+	assert_int_equal(one_byte_delta, frame_event_size(&fb, len, v[0]) + 2);
+	assert_true(frame_event_size(&fb, len, v[0] + 1000) <= one_byte_delta + 1);
+	assert_int_equal(frame_read(buf, fb.used, collect_version, &got, &(unsigned){0}),
+	                 (int)(sizeof(v) / sizeof(v[0])));
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		assert_true(got.v[i] == v[i]);
 }
 
 static void test_exact_fit_and_invalid(void **state)
 {
 	uint8_t blob[HAFW_FLOW_MAX_ENCODED], buf[1024];
 	struct frame_builder fb;
-	size_t len = padded_flow(blob, 60);
-	size_t sz = frame_event_size(len, 0);
+	size_t len = padded_flow(blob, 60), sz;
 	Hafw__Frame *fr;
 
 	(void)state;
+	frame_init(&fb, buf, sizeof(buf));
+	sz = frame_event_size(&fb, len, 0);
 	/* exactly fits; one byte less does not and leaves the buffer alone */
 	frame_init(&fb, buf, sz);
 	assert_int_equal(frame_add(&fb, HAFW_EV_NEW, FRAME_FLOW, blob, len, 0), 0);
@@ -296,6 +347,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fill_and_unpack),
 	    cmocka_unit_test(test_event_sizes),
+	    cmocka_unit_test(test_version_deltas),
 	    cmocka_unit_test(test_exact_fit_and_invalid),
 	    cmocka_unit_test(test_unknown_event_type_is_visible),
 	};

@@ -99,6 +99,32 @@ static void test_restart_sweeps_after_full_state(void **state)
 	assert_false(fnode_ext(w->b, 1, &f, &f));
 }
 
+/* A restart with an empty table: the full state is a transmission of
+ * nothing, and everything of the old epoch goes. */
+static void test_restart_to_empty_table(void **state)
+{
+	struct fpair *w = *state;
+	struct hafw_flow f;
+	struct repl_peer *p;
+
+	converge(w, 20);
+	fnode_stop(w->a);
+	for (uint32_t i = 0; i < 20; i++) {
+		fflow(&f, i, 7);
+		ftrk_del_silent(&w->a->trk, &f);
+	}
+	fnet_advance(w->n, 500);
+	fnode_start(w->a);
+	fnet_pass(w->n, 3000);
+	p = repl_peer_by_id(w->b->r, 1);
+	assert_int_equal(fnode_ext_count(w->b, 1), 0);
+	assert_int_equal(p->st.restart_swept, 20);
+	assert_true(p->synced);
+	assert_false(p->need_full);
+	/* and two idle nodes with empty tables are in sync with each other */
+	assert_true(repl_peer_by_id(w->a->r, 2)->synced);
+}
+
 /* Datagrams of the new epoch lost in the middle of its full state: B keeps
  * the old entries, asks for the full state again, then sweeps. */
 static int drop_some_data(struct fnet *n, struct fdgram *d, void *arg)
@@ -245,6 +271,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_lost_first_heartbeat, fpair_setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_to_empty_table, fpair_setup,
+	                                    fpair_teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_sweeps_after_full_state, fpair_setup,
 	                                    fpair_teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_with_loss_keeps_then_repairs, fpair_setup,

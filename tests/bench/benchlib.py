@@ -226,8 +226,10 @@ def case_rows(aggs):
         cl = [r for r in a.reps if "commit_lost" in r]
         commit_lost = "-"
         if cl:
-            commit_lost = "%d of %d" % (sum(int(num(r["commit_lost"]) or 0) for r in cl),
-                                        sum(int(num(r.get("commit_stream")) or 0) for r in cl))
+            commit_lost = "%d of %d (commit %s s)" % (
+                sum(int(num(r["commit_lost"]) or 0) for r in cl),
+                sum(int(num(r.get("commit_stream")) or 0) for r in cl),
+                fnum(a.med("commit_load_s"), 3))
         rows.append([fnum(n), DNAME.get(d, d), repl_t, repl_r, fnum(a.med("gen_rate")),
                      "-" if lag is None else fnum(lag * 1000, 0), commit, commit_r, flush,
                      fnum(a.med("wire_bpf"), 1), fnum(a.med("rss_bpf"), 0),
@@ -241,7 +243,7 @@ CASE_HDR = ["flows", "daemon", "replication s", "replication /s (min-max)",
             "commit /s: daemon / client",
             "conntrack -F reaches peer s", "sync-link B/flow", "peer RSS B/flow",
             "CPU s/100k NEW (A)", "CPU s/100k NEW (B)", "lost/overruns create / flush",
-            "peer datagrams lost during B's commit"]
+            "streaming peer's datagrams lost during a 2nd commit on B (its time)"]
 
 
 def kern_agg(kern):

@@ -396,8 +396,9 @@ run_kernel() {
 }
 
 # A made-up peer (id 3, from A's namespace) streams numbered heartbeats to
-# B at STREAM_RATE while B commits, reconciles and re-announces: what B does
-# not read in time is counted as lost (target: none).
+# B at STREAM_RATE while B commits, reconciles and re-announces (a second
+# commit of the same flows, after the timed one): what B does not read in
+# time is counted as lost (target: none).
 STREAM_RATE=${STREAM_RATE:-20000}
 b_peer3() { "$HAFWCTL" -s "$C/hafw-b.sock" --json status | jq "[.peers[] | select(.id == 3) | .$1] | add // 0"; }
 b_sockdrops() { ip netns exec "$NS_B" awk '/^Udp: [0-9]/ { print $6 }' /proc/net/snmp; }
@@ -534,15 +535,10 @@ run_daemon() {
 	expected=$held
 	t0=$(now)
 	if [ "$d" = hafw ]; then
-		stream_start
-		t0=$(now)
 		cout=$("$HAFWCTL" -s "$C/hafw-b.sock" --json commit)
 		commit_wall=$(fsub "$(now)" "$t0")
 		commit_s=$(jq '.seconds' <<<"$cout")
 		log "  commit: $(jq -c '{ok, flows, errors, seconds}' <<<"$cout") (wall $commit_wall s)"
-		stream_stop
-		extra+=" commit_lost=$STREAM_LOST commit_sockdrops=$STREAM_DROPS commit_stream=$STREAM_GOT"
-		extra+=" b_slice_max_us=$("$HAFWCTL" -s "$C/hafw-b.sock" --json stats | jq '.replication.slice_max_us')"
 	else
 		ip netns exec "$NS_B" conntrackd -C "$C/ctd-b.cli" -c >/dev/null 2>&1
 		commit_wall=$(fsub "$(now)" "$t0")
@@ -558,6 +554,24 @@ run_daemon() {
 	done
 	log "  B's kernel holds $bkern flows after the commit (expected $expected)"
 	sleep 2 # what a daemon does after its commit (reconciling dump, own events) settles
+	if [ "$d" = hafw ]; then
+		# (b2) the same commit again, with a peer streaming datagrams at
+		# B meanwhile: B's table is flushed first so the commit creates
+		# every flow again; its reconciling dump and re-announce count too
+		ip netns exec "$NS_B" conntrack -F >/dev/null 2>&1
+		for ((i = 0; i < 300; i++)); do
+			[ "$("$HAFWCTL" -s "$C/hafw-b.sock" --json status | jq '.internal.flows')" = 0 ] && break
+			sleep 0.1
+		done
+		stream_start
+		t0=$(now)
+		cout=$("$HAFWCTL" -s "$C/hafw-b.sock" --json commit)
+		log "  commit under load: $(jq -c '{ok, flows, errors, seconds}' <<<"$cout") (wall $(fsub "$(now)" "$t0") s)"
+		stream_stop
+		extra+=" commit_load_s=$(jq '.seconds' <<<"$cout") commit_lost=$STREAM_LOST"
+		extra+=" commit_sockdrops=$STREAM_DROPS commit_stream=$STREAM_GOT"
+		extra+=" b_slice_max_us=$("$HAFWCTL" -s "$C/hafw-b.sock" --json stats | jq '.replication.slice_max_us')"
+	fi
 	if [ "$COMMIT_PEER_RUNNING" != 1 ]; then
 		# A's daemon again, and B's external cache full again (hafw-syncd B
 		# drops a restarted peer's flows and A announces its table anew;

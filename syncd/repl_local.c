@@ -201,7 +201,7 @@ static void on_exp(void *arg, enum hafw_event_type type, const struct hafw_exp *
 			int len;
 
 			r->st.destroy_unknown++;
-			xz.present = 0;
+			xz.present &= HAFW_EA_ZONE;
 			len = hafw_exp_encode(&xz, blob, sizeof(blob));
 			if (len > 0)
 				repl_queue_event(r, HAFW_EV_DESTROY, FRAME_EXP, blob, (size_t)len,

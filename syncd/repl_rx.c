@@ -152,8 +152,10 @@ static void check_full_state(struct repl *r, struct repl_peer *p, const Hafw__He
 	if (!p->sweep_pending || p->sweeping || !hb->has_full_from_seq || !hb->has_full_to_seq)
 		return;
 	/* a transmission that sent nothing: the sender's table was empty, and
-	 * everything of an earlier epoch goes */
-	empty = hb->full_from_seq == hb->full_to_seq + 1;
+	 * everything of an earlier epoch goes; but only if we have followed
+	 * the sender since then (else live changes after it may be missing) */
+	empty = hb->full_from_seq == hb->full_to_seq + 1 && p->win.valid &&
+	        !seq_after(p->win.first, hb->full_from_seq);
 	if (empty || seqwin_has_all(&p->win, hb->full_from_seq, hb->full_to_seq)) {
 		p->sweeping = true;
 		p->need_full = false;

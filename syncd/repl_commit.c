@@ -18,7 +18,7 @@
 #define COMMIT_CHUNK 64 /* entries between looks at the clock */
 
 enum phase {
-	PH_FLOWS,     /* flows that name no master */
+	PH_FLOWS,     /* flows that name no master; the others are remembered */
 	PH_MASTERED,  /* related flows (FTP data, SIP media), after their masters */
 	PH_EXPS,      /* expectations, after the flows they belong to */
 	PH_EXPS_TIME, /* again: a new expectation gets its helper's timeout, an
@@ -39,6 +39,14 @@ struct repl_commit {
 	repl_commit_done_fn done;
 	void *arg;
 	struct event *ev;
+	/* related flows seen in the first pass, by key: they are few, and the
+	 * caches may change before their turn, so no pointers are kept */
+	struct later {
+		struct hafw_tuple key;
+		uint16_t zone;
+		int peer;
+	} * later;
+	size_t nlater, caplater, ilater;
 };
 
 /* Is the copy in peer i's cache the newest of all peers'? Ties go to the
@@ -75,21 +83,37 @@ static uint32_t commit_timeout(struct repl_commit *c, const struct cache_entry *
 	return t > floor ? t : floor;
 }
 
+static void remember(struct repl_commit *c, const struct cache_entry *e)
+{
+	if (c->nlater == c->caplater) {
+		size_t cap = c->caplater ? c->caplater * 2 : 64;
+		struct later *n = realloc(c->later, cap * sizeof(*n));
+
+		if (!n) {
+			c->res.errors++;
+			return;
+		}
+		c->later = n;
+		c->caplater = cap;
+	}
+	c->later[c->nlater++] = (struct later){e->key, e->zone, c->peer};
+}
+
 static int commit_flow(struct cache_entry *e, void *arg)
 {
 	struct repl_commit *c = arg;
 	struct repl *r = c->r;
 	struct hafw_flow f;
-	bool mastered;
 
 	c->visits++;
 	if (hafw_flow_decode(e->blob, e->len, &f) < 0) {
 		c->res.errors++;
 		return 0;
 	}
-	mastered = f.present & HAFW_FA_MASTER;
-	if (mastered != (c->ph == PH_MASTERED))
+	if ((f.present & HAFW_FA_MASTER) && c->ph == PH_FLOWS) {
+		remember(c, e);
 		return 0;
+	}
 	if (!newest(r, c->peer, e, false)) {
 		c->res.superseded++;
 		return 0;
@@ -178,6 +202,24 @@ static void slice_cb(evutil_socket_t fd, short what, void *arg)
 		size_t chunk =
 		    budget - c->visits < COMMIT_CHUNK ? budget - c->visits : COMMIT_CHUNK;
 
+		if (c->ph == PH_MASTERED) {
+			struct later *l;
+			struct cache_entry *e;
+
+			if (c->ilater == c->nlater) {
+				c->ph = PH_EXPS;
+				continue;
+			}
+			l = &c->later[c->ilater++];
+			c->peer = l->peer;
+			e = l->peer < r->npeers
+			        ? cache_find(r->peers[l->peer]->flows, &l->key, l->zone)
+			        : NULL;
+			if (e)
+				commit_flow(e, c);
+			c->peer = 0;
+			continue;
+		}
 		if (p && !cache_walk_some(exp ? p->exps : p->flows, &c->cursor, chunk,
 		                          exp ? commit_exp : commit_flow, c))
 			continue;
@@ -258,6 +300,7 @@ void repl_commit_free(struct repl *r)
 	if (!c)
 		return;
 	event_free(c->ev);
+	free(c->later);
 	free(c);
 	r->commit = NULL;
 }

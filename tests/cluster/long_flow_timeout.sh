@@ -35,9 +35,11 @@ nsx cl python3 -c '
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("10.61.0.2", 40000))
-for _ in range(int(sys.argv[1]) // 2 + 1):
+n = int(sys.argv[1]) // 2 + 1
+for i in range(n):
     s.sendto(b"ping", ("10.62.0.2", 5000))
-    time.sleep(2)
+    if i < n - 1:
+        time.sleep(2)
 ' "$RUN" &
 HAFW_PIDS+=("$!")
 CLIENT=$!
@@ -49,7 +51,7 @@ flow_on() { # NODE -> "timeout" of the flow in the kernel, or nothing
 check "A tracks the client's flow" wait_for 5 "flow on A" eval '[ -n "$(flow_on a)" ]'
 check "B's external cache has it" \
 	wait_for 5 "B external" eval '[ "$(external_flows b)" -ge 1 ]'
-wait "$CLIENT"
+wait "$CLIENT" # it ends right after its last datagram: A's timeout is fresh
 log "the flow has lived $RUN s, three times its timeout; A still refreshes it"
 
 ext_entry() { ctl b --json flows --external | python3 -c '

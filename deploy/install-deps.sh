@@ -11,7 +11,7 @@ PACKAGES=(
 	libconfig-dev libjson-c-dev libcmocka-dev liburcu-dev libcap-ng-dev
 	# run and test
 	iproute2 conntrack nftables keepalived conntrackd iperf3 tcpdump
-	procps psmisc python3
+	procps psmisc python3 jq
 )
 
 missing=()

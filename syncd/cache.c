@@ -13,8 +13,28 @@ struct cache {
 	size_t ntomb;
 	size_t bytes;
 	uint64_t seed;
+	uint64_t digest; /* sum of entry_digest() over live entries */
 	uint16_t gen;
 };
+
+/* Fixed, not the table's random seed: two nodes holding the same entries
+ * must compute the same digest. */
+#define DIGEST_SEED 0x6861667764696731ull
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* An entry as the digest sees it: its key and the version of the change
+ * that wrote it (the version stands for the content). */
+static uint64_t entry_digest(const struct cache_entry *e)
+{
+	return mix(hafw_tuple_hash(&e->key, e->zone, DIGEST_SEED) ^ mix(e->version));
+}
 
 static size_t pow2_at_least(size_t n)
 {
@@ -56,6 +76,7 @@ void cache_flush(struct cache *c)
 	c->count = 0;
 	c->ntomb = 0;
 	c->bytes = 0;
+	c->digest = 0;
 }
 
 void cache_free(struct cache *c)
@@ -114,16 +135,20 @@ static void account(struct cache *c, const struct cache_entry *e, int sign)
 
 	if (sign > 0) {
 		c->bytes += sz;
-		if (e->flags & CACHE_F_TOMB)
+		if (e->flags & CACHE_F_TOMB) {
 			c->ntomb++;
-		else
+		} else {
 			c->count++;
+			c->digest += entry_digest(e);
+		}
 	} else {
 		c->bytes -= sz;
-		if (e->flags & CACHE_F_TOMB)
+		if (e->flags & CACHE_F_TOMB) {
 			c->ntomb--;
-		else
+		} else {
 			c->count--;
+			c->digest -= entry_digest(e);
+		}
 	}
 }
 
@@ -222,6 +247,11 @@ bool cache_del(struct cache *c, const struct hafw_tuple *key, uint16_t zone)
 size_t cache_count(const struct cache *c)
 {
 	return c->count;
+}
+
+uint64_t cache_digest(const struct cache *c)
+{
+	return c->digest;
 }
 
 size_t cache_tombs(const struct cache *c)

@@ -54,6 +54,9 @@ struct cache_entry *cache_find(const struct cache *c, const struct hafw_tuple *k
 bool cache_del(struct cache *c, const struct hafw_tuple *key, uint16_t zone);
 size_t cache_count(const struct cache *c); /* live entries */
 size_t cache_tombs(const struct cache *c);
+/* Order-independent digest of the live entries (keys and versions), the
+ * same on any node that holds the same entries; kept as entries change. */
+uint64_t cache_digest(const struct cache *c);
 size_t cache_bytes(const struct cache *c); /* memory held, for stats */
 void cache_flush(struct cache *c);
 

@@ -46,6 +46,11 @@ static const struct opt opts[] = {
     {"sync.peer_expire_s", O_INT, OFF(sync_peer_expire_s), 0, 1, 30 * 86400, false},
     {"sync.max_entries", O_INT, OFF(sync_max_entries), 0, 0, 1 << 28, false},
     {"sync.tombstone_ms", O_INT, OFF(sync_tombstone_ms), 0, 100, 3600000, false},
+    {"sync.nack", O_BOOL, OFF(sync_nack), 0, 0, 0, false},
+    {"sync.nack_interval_ms", O_INT, OFF(sync_nack_interval_ms), 0, 1, 10000, false},
+    {"sync.retransmit_ring", O_INT, OFF(sync_retransmit_ring), 0, 0, 1 << 20, false},
+    {"sync.resync", O_BOOL, OFF(sync_resync), 0, 0, 0, false},
+    {"sync.digest_grace_ms", O_INT, OFF(sync_digest_grace_ms), 0, 0, 3600000, false},
     {"filter.ignore_local", O_BOOL, OFF(ignore_local), 0, 0, 0, false},
     {"log.syslog", O_BOOL, OFF(log_syslog), 0, 0, 0, false},
     {"log.level", O_STR, OFF(log_level), SZ(log_level), 1, 0, false},
@@ -106,6 +111,11 @@ void config_defaults(struct hafw_config *c)
 	c->sync_peer_expire_s = 600;
 	c->sync_max_entries = 0;
 	c->sync_tombstone_ms = 10000;
+	c->sync_nack = true;
+	c->sync_nack_interval_ms = 20;
+	c->sync_retransmit_ring = 8192;
+	c->sync_resync = true;
+	c->sync_digest_grace_ms = 3000;
 	c->ignore_local = true;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 }

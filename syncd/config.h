@@ -44,6 +44,11 @@ struct hafw_config {
 	int sync_peer_expire_s;
 	int sync_max_entries;
 	int sync_tombstone_ms;
+	bool sync_nack;
+	int sync_nack_interval_ms;
+	int sync_retransmit_ring;
+	bool sync_resync;
+	int sync_digest_grace_ms;
 	struct hafw_config_peer peers[CONFIG_MAX_PEERS];
 	int n_peers;
 	bool ignore_local;

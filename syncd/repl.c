@@ -3,6 +3,7 @@
 #include "repl_int.h"
 #include "config.h"
 #include "log.h"
+#include "rtxring.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -210,7 +211,8 @@ int repl_start(struct repl *r, const char **what)
 	if (r->max_dgram > HAFW_WIRE_MAX_DGRAM)
 		r->max_dgram = HAFW_WIRE_MAX_DGRAM;
 	r->txbuf = malloc(r->max_dgram);
-	if (!r->txbuf)
+	r->ring = rtxring_new((size_t)r->cfg->sync_retransmit_ring, r->max_dgram);
+	if (!r->txbuf || !r->ring)
 		return -ENOMEM;
 	frame_init(&r->fb, r->txbuf + HAFW_WIRE_HDR_LEN, r->max_dgram - HAFW_WIRE_HDR_LEN);
 	*what = "tracker";
@@ -254,5 +256,6 @@ void repl_free(struct repl *r)
 	cache_free(r->exps);
 	cache_free(r->pending_gets);
 	free(r->txbuf);
+	rtxring_free(r->ring);
 	free(r);
 }

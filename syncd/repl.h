@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define REPL_GIVE_UP_HEARTBEATS 3
+
 enum repl_role { REPL_ROLE_UNKNOWN = 0, REPL_ROLE_PRIMARY, REPL_ROLE_BACKUP, REPL_ROLE_FAULT };
 
 /* Why a datagram or an event from a peer was not applied; each has its
@@ -40,6 +42,13 @@ struct repl_peer_stats {
 	uint64_t name_mismatch;  /* heartbeat name differs from the config */
 	uint64_t went_down;
 	uint64_t window_resets; /* long run of stale numbers: window followed the sender */
+	uint64_t nacks_sent, nack_ranges; /* our NACKs to this peer, holes they named */
+	uint64_t misses;                  /* the peer answered: no longer in its ring */
+	uint64_t resyncs_loss;            /* full state asked for because datagrams were lost */
+	uint64_t resyncs_digest;          /* ... because the digests kept disagreeing */
+	uint64_t digest_mismatch;         /* heartbeats whose digest differed from our copy */
+	uint64_t late_heartbeats;         /* arrived after a later datagram: not applied */
+	uint64_t bad_nacks;
 	uint64_t nomem;
 };
 
@@ -55,13 +64,23 @@ struct repl_peer {
 	bool epoch_valid;
 	uint64_t epoch_seen_ms; /* last datagram of the current epoch */
 	struct seqwin win;
-	uint32_t prev_hb_seq;
-	bool prev_hb_valid;
+	/* numbers of its last heartbeats: a hole older than the oldest is
+	 * given up (NACKs had that long to fill it) */
+	uint32_t hb_seqs[REPL_GIVE_UP_HEARTBEATS];
+	unsigned nhb;
 	/* a restart marked the caches; old entries go once the new epoch's
 	 * full state is confirmed complete */
 	bool sweep_pending, sweeping, need_full;
 	bool synced; /* its full state of this epoch arrived complete */
+	/* the number from which a full transmission counts for the pending
+	 * sweep: one that began earlier was sent before we marked */
+	uint32_t mark_seq;
+	/* old entries yield to any version while a restart's sweep is
+	 * pending (the new run's clock may be behind); not for a resync */
+	bool yield_old_gen;
 	unsigned stale_run;
+	uint64_t nack_ms;       /* our last NACK to it */
+	uint64_t digest_bad_ms; /* digests disagree since */
 	size_t sweep_cursor_f, sweep_cursor_x;
 	uint64_t last_seen_ms;
 	uint64_t up_since_ms;
@@ -86,6 +105,7 @@ struct repl_stats {
 	uint64_t peers_expired, peers_evicted;
 	uint64_t version_future; /* a version far ahead of our clock: not followed */
 	uint64_t nack_ignored;
+	uint64_t nacks_received, nacks_refused, retransmits, ring_misses;
 	uint64_t events_received, heartbeats_received;
 	uint64_t dumps, dumps_aborted, resync_added, resync_removed, resync_changed;
 	uint64_t announces, announces_merged, announce_requests;

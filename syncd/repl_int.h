@@ -5,6 +5,7 @@
  *   repl_tx.c      frames, heartbeats, announces of the internal cache
  *   repl_rx.c      datagrams from peers: epochs, windows, external caches
  *   repl_peer.c    the peer table: admission, liveness, expiry
+ *   repl_nack.c    repair: NACKs, retransmits, resyncs, digests
  *   repl_commit.c  commit of the external caches into the tracker
  * Nothing outside the core includes this. */
 #ifndef HAFW_REPL_INT_H
@@ -62,6 +63,7 @@ struct repl {
 	 * zone, so it is found through its master */
 	uint64_t zones_seen[65536 / 64];
 
+	struct rtxring *ring; /* what we sent, for NACKs */
 	uint8_t *txbuf;
 	size_t max_dgram;
 	struct frame_builder fb;
@@ -132,6 +134,13 @@ void repl_peer_set_down(struct repl *r, struct repl_peer *p);
 void repl_peers_tick(struct repl *r);
 bool repl_peers_work(struct repl *r, uint64_t t0); /* restart sweeps; true: more */
 size_t repl_peer_entries(const struct repl_peer *p);
+
+/* repl_nack.c */
+void repl_nack_maybe(struct repl *r, struct repl_peer *p);
+void repl_resync_peer(struct repl *r, struct repl_peer *p, bool digest);
+void repl_rx_nack(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
+                  const uint8_t *payload, const struct chan_addr *from);
+void repl_digest_check(struct repl *r, struct repl_peer *p, uint64_t digest);
 
 /* repl_commit.c */
 void repl_commit_sink_done(void *arg, unsigned failed);

@@ -243,6 +243,8 @@ void repl_peers_tick(struct repl *r)
 
 		if (p->up && silent > dead)
 			repl_peer_set_down(r, p);
+		if (p->up)
+			repl_nack_maybe(r, p); /* holes still open: ask again */
 		if (!p->configured && !p->up && !r->commit &&
 		    ((repl_peer_entries(p) == 0 && silent > dead) || silent > expire)) {
 			hafw_log(LOG_NOTICE,
@@ -283,7 +285,7 @@ bool repl_peers_work(struct repl *r, uint64_t t0)
 			more = true;
 			continue;
 		}
-		p->sweeping = p->sweep_pending = false;
+		p->sweeping = p->sweep_pending = p->yield_old_gen = false;
 		p->synced = true;
 		hafw_log(LOG_INFO, "peer %u (%s): full state received, %zu flows", p->id,
 		         p->name[0] ? p->name : "?", cache_count(p->flows));

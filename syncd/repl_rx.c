@@ -30,9 +30,10 @@ struct rx_ctx {
 /* Can a change of this version be written over entry e? An entry of an
  * earlier epoch (not current in the generation) always yields: the new
  * epoch's state replaces it. */
-static bool newer_or_equal(const struct cache *c, const struct cache_entry *e, uint64_t version)
+static bool newer_or_equal(const struct repl_peer *p, const struct cache *c,
+                           const struct cache_entry *e, uint64_t version)
 {
-	return !e || !cache_is_current(c, e) || version >= e->version;
+	return !e || (p->yield_old_gen && !cache_is_current(c, e)) || version >= e->version;
 }
 
 static void apply_one(struct rx_ctx *x, struct cache *c, const struct hafw_tuple *key,
@@ -43,7 +44,7 @@ static void apply_one(struct rx_ctx *x, struct cache *c, const struct hafw_tuple
 	struct cache_entry *e = cache_lookup(c, key, zone);
 	int ret;
 
-	if (!newer_or_equal(c, e, ev->version)) {
+	if (!newer_or_equal(p, c, e, ev->version)) {
 		if ((e->flags & CACHE_F_TOMB) && ev->type != HAFW_EV_DESTROY)
 			p->st.resurrections++;
 		else
@@ -105,12 +106,13 @@ static void apply_event(const struct frame_event *ev, void *arg)
 }
 
 static void rx_data(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
-                    const uint8_t *payload)
+                    const uint8_t *payload, bool late)
 {
 	struct rx_ctx c = {r, p};
 	unsigned bad;
 	int n;
 
+	(void)late; /* versions keep a late frame from undoing newer state */
 	n = frame_read(payload, h->len, apply_event, &c, &bad);
 	if (n < 0) {
 		p->st.bad_frames++;
@@ -156,7 +158,8 @@ static void check_full_state(struct repl *r, struct repl_peer *p, const Hafw__He
 	 * the sender since then (else live changes after it may be missing) */
 	empty = hb->full_from_seq == hb->full_to_seq + 1 && p->win.valid &&
 	        !seq_after(p->win.first, hb->full_from_seq);
-	if (empty || seqwin_has_all(&p->win, hb->full_from_seq, hb->full_to_seq)) {
+	if (!seq_after(p->mark_seq, hb->full_from_seq) &&
+	    (empty || seqwin_has_all(&p->win, hb->full_from_seq, hb->full_to_seq))) {
 		p->sweeping = true;
 		p->need_full = false;
 		p->sweep_cursor_f = p->sweep_cursor_x = 0;
@@ -170,9 +173,19 @@ static void check_full_state(struct repl *r, struct repl_peer *p, const Hafw__He
 }
 
 static void rx_heartbeat(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
-                         const uint8_t *payload)
+                         const uint8_t *payload, bool late)
 {
-	Hafw__Heartbeat *hb = hafw__heartbeat__unpack(NULL, h->len, payload);
+	Hafw__Heartbeat *hb;
+	uint64_t given_up = 0;
+
+	/* a heartbeat that comes after later datagrams (reordered, or resent
+	 * for a NACK) only fills its hole: what it says is older than what
+	 * we know */
+	if (late) {
+		p->st.late_heartbeats++;
+		return;
+	}
+	hb = hafw__heartbeat__unpack(NULL, h->len, payload);
 
 	if (!hb || hb->node_id != h->sender) {
 		p->st.bad_heartbeats++;
@@ -194,13 +207,19 @@ static void rx_heartbeat(struct repl *r, struct repl_peer *p, const struct hafw_
 	}
 	p->hb_flows = hb->flows;
 	p->hb_exps = hb->expectations;
-	/* tail loss: what the previous heartbeat was behind and still has not
-	 * come is given up */
-	if (p->prev_hb_valid)
-		p->st.lost_dgrams += seqwin_give_up(&p->win, p->prev_hb_seq);
-	p->prev_hb_seq = h->seq;
-	p->prev_hb_valid = true;
+	/* tail loss: what was missing before the heartbeat of a few intervals
+	 * ago and still has not come (NACKs had that long) is given up */
+	if (p->nhb == REPL_GIVE_UP_HEARTBEATS)
+		given_up = seqwin_give_up(&p->win, p->hb_seqs[0]);
+	p->st.lost_dgrams += given_up;
+	if (p->nhb == REPL_GIVE_UP_HEARTBEATS)
+		memmove(p->hb_seqs, p->hb_seqs + 1, sizeof(p->hb_seqs[0]) * --p->nhb);
+	p->hb_seqs[p->nhb++] = h->seq;
+	if (given_up)
+		repl_resync_peer(r, p, false);
 	check_full_state(r, p, hb);
+	if (hb->has_digest)
+		repl_digest_check(r, p, hb->digest);
 	for (size_t i = 0; i < hb->n_need_full; i++)
 		if (hb->need_full[i] == (uint32_t)r->cfg->node_id)
 			full_state_requested(r);
@@ -209,7 +228,7 @@ static void rx_heartbeat(struct repl *r, struct repl_peer *p, const struct hafw_
 
 /* The peer runs a new epoch: it restarted. Its old state stays until the
  * new state is complete (marked now, swept later), and it needs ours. */
-static void peer_restarted(struct repl *r, struct repl_peer *p, uint32_t epoch)
+static void peer_restarted(struct repl *r, struct repl_peer *p, uint32_t epoch, uint32_t seq)
 {
 	p->st.restarts++;
 	hafw_log_rl(&rl_restart, LOG_NOTICE,
@@ -218,10 +237,12 @@ static void peer_restarted(struct repl *r, struct repl_peer *p, uint32_t epoch)
 	            p->id, p->epoch, epoch, cache_count(p->flows));
 	p->epoch = epoch;
 	seqwin_reset(&p->win);
-	p->prev_hb_valid = false;
+	p->nhb = 0;
 	cache_gen_begin(p->flows);
 	cache_gen_begin(p->exps);
 	p->sweep_pending = true;
+	p->mark_seq = seq;
+	p->yield_old_gen = true;
 	p->sweeping = false; /* a sweep of the epoch before would take new entries */
 	p->need_full = false;
 	p->synced = false;
@@ -239,6 +260,7 @@ static bool check_epoch(struct repl *r, struct repl_peer *p, const struct hafw_w
 		p->epoch = h->epoch;
 		seqwin_reset(&p->win);
 		p->sweep_pending = true;
+		p->mark_seq = h->seq;
 		/* a dump that announces our whole table is on its way to it
 		 * already; if it missed the start, it asks (need_full) */
 		if (!(r->dumping && r->dump_full))
@@ -255,20 +277,25 @@ static bool check_epoch(struct repl *r, struct repl_peer *p, const struct hafw_w
 		p->st.stale_epoch++;
 		return false;
 	}
-	peer_restarted(r, p, h->epoch);
+	peer_restarted(r, p, h->epoch, h->seq);
 	return true;
 }
 
-static bool check_seq(struct repl_peer *p, uint32_t seq)
+/* Returns false to drop the datagram; *late: it filled a hole. */
+static bool check_seq(struct repl *r, struct repl_peer *p, uint32_t seq, bool *late)
 {
 	uint64_t lost;
 
+	*late = false;
 	switch (seqwin_check(&p->win, seq, &lost)) {
 	case SEQWIN_NEW:
 		p->st.lost_dgrams += lost;
+		if (lost)
+			repl_resync_peer(r, p, false);
 		break;
 	case SEQWIN_LATE:
 		p->st.late_dgrams++;
+		*late = true;
 		break;
 	case SEQWIN_DUP:
 		p->st.dup_dgrams++;
@@ -290,10 +317,10 @@ static bool check_seq(struct repl_peer *p, uint32_t seq)
 }
 
 typedef void (*rx_fn)(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
-                      const uint8_t *payload);
+                      const uint8_t *payload, bool late);
 
-/* Dispatch by message type (the header parser already refused unknown
- * types). NACK is answered by the reliability layer (next issue). */
+/* Dispatch of numbered datagrams by type (the header parser already
+ * refused unknown types; NACKs are not numbered, see on_dgram). */
 static const rx_fn rx_table[HAFW_MSG_MAX + 1] = {
     [HAFW_MSG_DATA] = rx_data,
     [HAFW_MSG_HEARTBEAT] = rx_heartbeat,
@@ -306,6 +333,7 @@ static void on_dgram(void *arg, const uint8_t *buf, size_t len, const struct cha
 	enum hafw_wire_err err = hafw_wire_hdr_parse(buf, len, &h);
 	struct repl_peer *p;
 	uint64_t now;
+	bool late;
 
 	r->st.dgrams_received++;
 	if (err != HAFW_WIRE_OK) {
@@ -322,15 +350,24 @@ static void on_dgram(void *arg, const uint8_t *buf, size_t len, const struct cha
 	if (!p)
 		return;
 	now = repl_now_ms(r);
-	if (!check_epoch(r, p, &h, now) || !check_seq(p, h.seq))
+	if (!check_epoch(r, p, &h, now))
+		return;
+	if (h.type == HAFW_MSG_NACK) {
+		/* to us alone, outside the numbered stream */
+		repl_peer_seen(r, p, from);
+		repl_rx_nack(r, p, &h, buf + HAFW_WIRE_HDR_LEN, from);
+		return;
+	}
+	if (!check_seq(r, p, h.seq, &late))
 		return;
 	p->st.dgrams++;
 	p->epoch_seen_ms = now;
 	repl_peer_seen(r, p, from);
 	if (rx_table[h.type])
-		rx_table[h.type](r, p, &h, buf + HAFW_WIRE_HDR_LEN);
+		rx_table[h.type](r, p, &h, buf + HAFW_WIRE_HDR_LEN, late);
 	else
 		r->st.nack_ignored++;
+	repl_nack_maybe(r, p);
 }
 
 static void on_peer_up(void *arg, uint32_t id)

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "flow_pb.h"
 #include "log.h"
+#include "rtxring.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@ static void send_dgram(struct repl *r, uint8_t type, uint8_t *buf, size_t payloa
 	h.epoch = r->epoch;
 	h.seq = ++r->seq;
 	hafw_wire_hdr_write(&h, buf);
+	/* kept as sent: a NACK is answered with the very same bytes */
+	rtxring_put(r->ring, h.seq, buf, HAFW_WIRE_HDR_LEN + payload);
 	if (r->cops->send(r->chan, buf, HAFW_WIRE_HDR_LEN + payload) < 0)
 		r->st.send_errors++;
 }
@@ -135,6 +138,8 @@ void repl_send_heartbeat(struct repl *r)
 			need[nneed++] = r->peers[i]->id;
 	hb.n_need_full = nneed;
 	hb.need_full = need;
+	hb.has_digest = 1;
+	hb.digest = cache_digest(r->flows) + cache_digest(r->exps);
 	len = hafw__heartbeat__get_packed_size(&hb);
 	if (len > sizeof(buf) - HAFW_WIRE_HDR_LEN)
 		return;

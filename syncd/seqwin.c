@@ -2,19 +2,28 @@
 
 #include <string.h>
 
+#define MASK (SEQWIN_BITS - 1)
+
 void seqwin_reset(struct seqwin *w)
 {
 	memset(w, 0, sizeof(*w));
 }
 
-static bool bit_get(const struct seqwin *w, unsigned i)
+static bool bit_get(const struct seqwin *w, uint32_t s)
 {
+	uint32_t i = s & MASK;
+
 	return w->seen[i / 64] >> (i % 64) & 1;
 }
 
-static void bit_set(struct seqwin *w, unsigned i)
+static void bit_put(struct seqwin *w, uint32_t s, bool v)
 {
-	w->seen[i / 64] |= 1ull << (i % 64);
+	uint32_t i = s & MASK;
+
+	if (v)
+		w->seen[i / 64] |= 1ull << (i % 64);
+	else
+		w->seen[i / 64] &= ~(1ull << (i % 64));
 }
 
 static void log_lost(struct seqwin *w, uint32_t from, uint32_t to)
@@ -33,34 +42,42 @@ static void log_lost(struct seqwin *w, uint32_t from, uint32_t to)
 	w->lost_next = (w->lost_next + 1) % SEQWIN_LOST_LOG;
 }
 
-static void declare_lost(struct seqwin *w, uint32_t seq, uint64_t *lost)
+/* The oldest number the window still holds. */
+static uint32_t window_lo(const struct seqwin *w)
 {
-	(*lost)++;
-	log_lost(w, seq, seq);
+	uint32_t lo = w->hi - (SEQWIN_BITS - 1);
+
+	return seq_after(w->first, lo) ? w->first : lo;
 }
 
-/* Move hi forward by d: bits that fall off the end unseen are lost, and so
- * are numbers jumped over that never entered the window. */
-static void advance(struct seqwin *w, uint32_t d, uint64_t *lost)
+/* Move hi forward to seq: the numbers that leave the window unseen are
+ * lost, and so are numbers jumped over that never entered it. Each bit
+ * position is visited at most once, whatever the jump. */
+static void advance(struct seqwin *w, uint32_t seq, uint64_t *lost)
 {
-	uint64_t shifted[SEQWIN_WORDS] = {0};
+	uint32_t d = seq - w->hi, n = d < SEQWIN_BITS ? d : SEQWIN_BITS;
 
-	for (unsigned i = 0; i < SEQWIN_BITS; i++) {
-		if (i + d >= SEQWIN_BITS) {
-			if (!bit_get(w, i))
-				declare_lost(w, w->hi - i, lost);
-			continue;
+	for (uint32_t k = 1; k <= n; k++) {
+		uint32_t s = seq - n + k;
+		/* the number this position held: the one in (hi - BITS, hi]
+		 * with the same remainder */
+		uint32_t old = w->hi - ((w->hi - s) & MASK);
+
+		if (!bit_get(w, s)) {
+			(*lost)++;
+			w->missing--;
+			log_lost(w, old, old);
 		}
-		if (bit_get(w, i))
-			shifted[(i + d) / 64] |= 1ull << ((i + d) % 64);
+		bit_put(w, s, s == seq);
+		if (s != seq)
+			w->missing++;
 	}
 	if (d > SEQWIN_BITS) {
-		/* hi+1 .. hi+d-SEQWIN_BITS were never inside the window */
+		/* hi+1 .. seq-BITS were never inside the window */
 		*lost += d - SEQWIN_BITS;
-		log_lost(w, w->hi + 1, w->hi + d - SEQWIN_BITS);
+		log_lost(w, w->hi + 1, seq - SEQWIN_BITS);
 	}
-	memcpy(w->seen, shifted, sizeof(shifted));
-	w->hi += d;
+	w->hi = seq;
 }
 
 enum seqwin_verdict seqwin_check(struct seqwin *w, uint32_t seq, uint64_t *lost)
@@ -78,15 +95,15 @@ enum seqwin_verdict seqwin_check(struct seqwin *w, uint32_t seq, uint64_t *lost)
 	}
 	d = seq_diff(seq, w->hi);
 	if (d > 0) {
-		advance(w, (uint32_t)d, lost);
-		bit_set(w, 0);
+		advance(w, seq, lost);
 		return SEQWIN_NEW;
 	}
 	if ((uint32_t)-d >= SEQWIN_BITS || seq_after(w->first, seq))
 		return SEQWIN_STALE;
-	if (bit_get(w, (unsigned)-d))
+	if (bit_get(w, seq))
 		return SEQWIN_DUP;
-	bit_set(w, (unsigned)-d);
+	bit_put(w, seq, true);
+	w->missing--;
 	return SEQWIN_LATE;
 }
 
@@ -94,33 +111,46 @@ uint64_t seqwin_give_up(struct seqwin *w, uint32_t before)
 {
 	uint64_t n = 0;
 
-	if (!w->valid)
+	if (!w->valid || !w->missing)
 		return 0;
-	for (unsigned i = 1; i < SEQWIN_BITS; i++) {
-		uint32_t s = w->hi - i;
-
-		if (seq_after(w->first, s))
-			break;
-		if (!seq_after(before, s) || bit_get(w, i))
+	for (uint32_t s = window_lo(w); seq_after(before, s) && !seq_after(s, w->hi); s++) {
+		if (bit_get(w, s))
 			continue;
-		declare_lost(w, s, &n);
-		bit_set(w, i);
+		bit_put(w, s, true);
+		w->missing--;
+		log_lost(w, s, s);
+		n++;
 	}
 	return n;
 }
 
 unsigned seqwin_missing(const struct seqwin *w)
 {
-	unsigned n = 0;
+	return w->valid ? w->missing : 0;
+}
 
-	if (!w->valid)
+unsigned seqwin_holes(const struct seqwin *w, uint32_t (*ranges)[2], unsigned max)
+{
+	unsigned n = 0;
+	bool open = false;
+
+	if (!w->valid || !w->missing)
 		return 0;
-	for (unsigned i = 1; i < SEQWIN_BITS; i++) {
-		if (seq_after(w->first, w->hi - i))
-			break;
-		n += !bit_get(w, i);
+	for (uint32_t s = window_lo(w); !seq_after(s, w->hi); s++) {
+		if (!bit_get(w, s)) {
+			if (!open) {
+				if (n == max)
+					break;
+				ranges[n][0] = s;
+				open = true;
+			}
+			ranges[n][1] = s;
+		} else if (open) {
+			open = false;
+			n++;
+		}
 	}
-	return n;
+	return open ? n + 1 : n;
 }
 
 bool seqwin_has_all(const struct seqwin *w, uint32_t from, uint32_t to)
@@ -135,11 +165,9 @@ bool seqwin_has_all(const struct seqwin *w, uint32_t from, uint32_t to)
 	/* the part still inside the window must be there; older numbers
 	 * that left it were either seen or are in the lost log above */
 	for (uint32_t s = to;; s--) {
-		uint32_t off = w->hi - s;
-
-		if (off >= SEQWIN_BITS)
+		if (w->hi - s >= SEQWIN_BITS)
 			break;
-		if (!bit_get(w, off))
+		if (!bit_get(w, s))
 			return false;
 		if (s == from)
 			break;

@@ -54,6 +54,9 @@ static struct json_object *peer_json(struct repl_peer *p, uint64_t now)
 	ADD(po, "events", I64(p->st.events));
 	ADD(po, "lost_datagrams", I64(p->st.lost_dgrams));
 	ADD(po, "restarts", I64(p->st.restarts));
+	ADD(po, "nacks_sent", I64(p->st.nacks_sent));
+	ADD(po, "resyncs", I64(p->st.resyncs_loss + p->st.resyncs_digest));
+	ADD(po, "digest_match", json_object_new_boolean(p->digest_bad_ms == 0));
 	return po;
 }
 
@@ -128,6 +131,10 @@ static void repl_counters(struct json_object *rp, const struct repl_stats *st)
 	STAT(rp, st, peers_evicted);
 	STAT(rp, st, version_future);
 	STAT(rp, st, nack_ignored);
+	STAT(rp, st, nacks_received);
+	STAT(rp, st, nacks_refused);
+	STAT(rp, st, retransmits);
+	STAT(rp, st, ring_misses);
 	STAT(rp, st, events_received);
 	STAT(rp, st, heartbeats_received);
 	STAT(rp, st, dumps);
@@ -185,6 +192,14 @@ static void peer_counters(struct json_object *rp, struct repl *r)
 	STAT(rp, &t, name_mismatch);
 	STAT(rp, &t, went_down);
 	STAT(rp, &t, window_resets);
+	STAT(rp, &t, nacks_sent);
+	STAT(rp, &t, nack_ranges);
+	STAT(rp, &t, misses);
+	STAT(rp, &t, resyncs_loss);
+	STAT(rp, &t, resyncs_digest);
+	STAT(rp, &t, digest_mismatch);
+	STAT(rp, &t, late_heartbeats);
+	STAT(rp, &t, bad_nacks);
 	STAT(rp, &t, nomem);
 }
 

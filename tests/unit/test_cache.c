@@ -424,12 +424,54 @@ static void test_sweep_slices(void **state)
 	cache_free(c);
 }
 
+/* The digest depends on the live entries (keys and versions) only: not on
+ * insertion order, the table's seed, tombstones or blobs; every change
+ * moves it and undoing the change brings it back. */
+static void test_digest(void **state)
+{
+	struct cache *a = cache_new(0, 1), *b = cache_new(0, 99);
+	struct hafw_tuple k;
+	uint8_t blob[16] = {1};
+	uint64_t d;
+
+	(void)state;
+	assert_true(cache_digest(a) == 0);
+	for (uint32_t i = 0; i < 500; i++) {
+		key_n(&k, i, i % 2);
+		assert_int_equal(
+		    cache_put(a, &k, (uint16_t)(i % 3), blob, sizeof(blob), 0, 1000 + i), 0);
+	}
+	for (uint32_t i = 500; i-- > 0;) {
+		key_n(&k, i, i % 2);
+		blob[0] = (uint8_t)i; /* other bytes, same version: same digest */
+		assert_int_equal(cache_put(b, &k, (uint16_t)(i % 3), blob, 8, 5, 1000 + i), 0);
+	}
+	assert_true(cache_digest(a) == cache_digest(b));
+	d = cache_digest(a);
+	key_n(&k, 7, true);
+	assert_int_equal(cache_put(a, &k, 1, blob, sizeof(blob), 0, 5000), 0); /* new version */
+	assert_true(cache_digest(a) != d);
+	assert_int_equal(cache_put(a, &k, 1, blob, 4, 0, 1007), 0); /* back */
+	assert_true(cache_digest(a) == d);
+	assert_int_equal(cache_put_tomb(a, &k, 1, 0, 6000), 0); /* a destroy */
+	assert_true(cache_digest(a) != d);
+	key_n(&k, 7, true);
+	assert_int_equal(cache_put_tomb(b, &k, 1, 0, 6000), 0);
+	assert_true(cache_digest(a) == cache_digest(b)); /* tombstones do not count */
+	assert_true(cache_del(b, &(struct hafw_tuple){0}, 0) == false);
+	cache_flush(a);
+	assert_true(cache_digest(a) == 0);
+	cache_free(a);
+	cache_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_find_del), cmocka_unit_test(test_keys),
 	    cmocka_unit_test(test_many),         cmocka_unit_test(test_generations),
 	    cmocka_unit_test(test_tombstones),   cmocka_unit_test(test_sweep_slices),
+	    cmocka_unit_test(test_digest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

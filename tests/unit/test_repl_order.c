@@ -221,11 +221,11 @@ static void test_sequence_wrap(void **state)
 	assert_true(peer_a(w)->synced);
 	assert_int_equal(peer_a(w)->st.lost_dgrams, 0);
 	assert_int_equal(peer_a(w)->st.stale_dgrams, 0);
-	assert_int_equal(peer_a(w)->st.dup_dgrams, 0);
 }
 
-/* Lost datagrams are counted once each, also at the tail (the heartbeat
- * tells what should have arrived). */
+/* Lost datagrams at the tail: B learns of them from the next heartbeat,
+ * NACKs them and A resends them; with NACK off they are counted lost,
+ * once each. */
 static int drop_data(struct fnet *n, struct fdgram *d, void *arg)
 {
 	int *left = arg;
@@ -240,9 +240,8 @@ static int drop_data(struct fnet *n, struct fdgram *d, void *arg)
 	return 0;
 }
 
-static void test_tail_loss_counted(void **state)
+static void tail_loss(struct fpair *w)
 {
-	struct fpair *w = *state;
 	struct hafw_flow f;
 	int drop = 3;
 
@@ -254,9 +253,34 @@ static void test_tail_loss_counted(void **state)
 		repl_flush_frames(w->a->r);
 	}
 	fnet_pass(w->n, 3000);
+}
+
+static void test_tail_loss_repaired(void **state)
+{
+	struct fpair *w = *state;
+
+	tail_loss(w);
+	assert_int_equal(peer_a(w)->st.lost_dgrams, 0);
+	assert_true(peer_a(w)->st.nacks_sent >= 1);
+	assert_int_equal(w->a->r->st.retransmits, 3);
+	assert_int_equal(peer_a(w)->st.late_dgrams, 3);
+	assert_int_equal(fnode_ext_count(w->b, 1), 3);
+	assert_int_equal(peer_a(w)->st.resyncs_loss, 0);
+}
+
+static void test_tail_loss_counted_without_nack(void **state)
+{
+	struct fpair *w = *state;
+
+	w->b->cfg.sync_nack = false;
+	w->b->cfg.sync_resync = false;
+	tail_loss(w);
+	fnet_pass(w->n, 3000); /* given up after a few heartbeats */
 	assert_int_equal(peer_a(w)->st.lost_dgrams, 3);
 	fnet_pass(w->n, 3000);
 	assert_int_equal(peer_a(w)->st.lost_dgrams, 3);
+	assert_int_equal(peer_a(w)->st.nacks_sent, 0);
+	assert_int_equal(fnode_ext_count(w->b, 1), 0);
 }
 
 /* A corrupted sequence number far ahead must not silence the peer. */
@@ -291,7 +315,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_shuffle, setup, fpair_teardown),
 	    cmocka_unit_test_setup_teardown(test_tombstones, setup, fpair_teardown),
 	    cmocka_unit_test_setup_teardown(test_sequence_wrap, setup, fpair_teardown),
-	    cmocka_unit_test_setup_teardown(test_tail_loss_counted, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_loss_repaired, setup, fpair_teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_loss_counted_without_nack, setup,
+	                                    fpair_teardown),
 	    cmocka_unit_test_setup_teardown(test_window_follows_after_corruption, setup,
 	                                    fpair_teardown),
 	};

@@ -65,20 +65,20 @@ static void test_loss(void **state)
 	assert_int_equal(seqwin_give_up(&w, 51), 1); /* only 50 is before 51 */
 	assert_int_equal(seqwin_give_up(&w, 51), 0);
 	assert_int_equal(seqwin_check(&w, 50, &lost), SEQWIN_DUP);
-	for (uint32_t s = 101; s <= 400; s++)
+	for (uint32_t s = 101; s <= 200 + SEQWIN_BITS; s++)
 		seqwin_check(&w, s, &lost), total += lost;
 	assert_int_equal(total, 1); /* 51 left the window */
-	assert_false(seqwin_has_all(&w, 1, 400));
+	assert_false(seqwin_has_all(&w, 1, 200 + SEQWIN_BITS));
 	assert_false(seqwin_has_all(&w, 51, 51));
-	assert_true(seqwin_has_all(&w, 52, 400));
+	assert_true(seqwin_has_all(&w, 52, 200 + SEQWIN_BITS));
 	assert_true(seqwin_has_all(&w, 1, 49));
 	/* a jump far past the window */
 	assert_int_equal(seqwin_check(&w, 400 + 10 * SEQWIN_BITS, &lost), SEQWIN_NEW);
 	/* jumped over: those that never entered the window are lost now, the
 	 * rest when they leave it */
-	assert_int_equal(lost, 9 * SEQWIN_BITS);
+	assert_int_equal(lost, 200 + 8 * SEQWIN_BITS);
 	assert_int_equal(seqwin_missing(&w), SEQWIN_BITS - 1);
-	assert_false(seqwin_has_all(&w, 401, 400 + 10 * SEQWIN_BITS));
+	assert_false(seqwin_has_all(&w, 401 + SEQWIN_BITS, 400 + 10 * SEQWIN_BITS));
 	assert_true(seqwin_has_all(&w, 400 + 10 * SEQWIN_BITS, 400 + 10 * SEQWIN_BITS));
 }
 
@@ -112,7 +112,9 @@ static void test_wrap(void **state)
 	assert_false(seq_after(0xfffffff0u, 5));
 	assert_int_equal(seq_diff(2, 0xfffffffeu), 4);
 	seqwin_reset(&w);
-	for (uint32_t s = 0xffffff00u; s != 0x100; s++) {
+	const uint32_t end = 2 * SEQWIN_BITS;
+
+	for (uint32_t s = 0xffffff00u; s != end; s++) {
 		if (s == 3)
 			continue;
 		assert_int_equal(seqwin_check(&w, s, &lost), SEQWIN_NEW);
@@ -121,10 +123,42 @@ static void test_wrap(void **state)
 	assert_int_equal(total, 1); /* 3, once it left the window */
 	assert_int_equal(seqwin_check(&w, 3, &lost), SEQWIN_STALE);
 	assert_int_equal(seqwin_check(&w, 0xffffffffu, &lost), SEQWIN_STALE);
-	assert_int_equal(seqwin_check(&w, 0xff, &lost), SEQWIN_DUP);
+	assert_int_equal(seqwin_check(&w, end - 1, &lost), SEQWIN_DUP);
 	assert_true(seqwin_has_all(&w, 0xffffff00u, 2));
-	assert_true(seqwin_has_all(&w, 0xf0, 0xff));
+	assert_true(seqwin_has_all(&w, end - 100, end - 1));
 	assert_false(seqwin_has_all(&w, 0xffffff00u, 5));
+}
+
+/* The holes a NACK asks for: ranges, oldest first, filled as they come. */
+static void test_holes(void **state)
+{
+	struct seqwin w;
+	uint64_t lost;
+	uint32_t r[8][2];
+
+	(void)state;
+	seqwin_reset(&w);
+	assert_int_equal(seqwin_holes(&w, r, 8), 0);
+	for (uint32_t s = 1000; s <= 1100; s++)
+		if ((s < 1010 || s > 1019) && s != 1050 && s != 1090 && s != 1091)
+			seqwin_check(&w, s, &lost);
+	assert_int_equal(seqwin_missing(&w), 13);
+	assert_int_equal(seqwin_holes(&w, r, 8), 3);
+	assert_int_equal(r[0][0], 1010);
+	assert_int_equal(r[0][1], 1019);
+	assert_int_equal(r[1][0], 1050);
+	assert_int_equal(r[1][1], 1050);
+	assert_int_equal(r[2][0], 1090);
+	assert_int_equal(r[2][1], 1091);
+	assert_int_equal(seqwin_holes(&w, r, 2), 2); /* at most max */
+	assert_int_equal(seqwin_check(&w, 1050, &lost), SEQWIN_LATE);
+	assert_int_equal(seqwin_missing(&w), 12);
+	assert_int_equal(seqwin_holes(&w, r, 8), 2);
+	/* a hole at the top: the next number jumps */
+	seqwin_check(&w, 1105, &lost);
+	assert_int_equal(seqwin_holes(&w, r, 8), 3);
+	assert_int_equal(r[2][0], 1101);
+	assert_int_equal(r[2][1], 1104);
 }
 
 int main(void)
@@ -135,6 +169,7 @@ int main(void)
 	    cmocka_unit_test(test_loss),
 	    cmocka_unit_test(test_lost_log_overflow),
 	    cmocka_unit_test(test_wrap),
+	    cmocka_unit_test(test_holes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

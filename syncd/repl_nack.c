@@ -1,0 +1,209 @@
+/* Repair: NACKs for the holes in a peer's numbered stream, answered from
+ * the retransmit ring; a resync (the peer's full state again, marked and
+ * swept) when a hole cannot be filled or the digests keep disagreeing.
+ *
+ * NACKs go to the one peer they concern (unicast), at most every
+ * sync.nack_interval_ms per peer, each listing every hole still open; the
+ * answer is the very datagrams, byte for byte, to the asker only. */
+#include "repl_int.h"
+#include "config.h"
+#include "flow_pb.h"
+#include "log.h"
+#include "rtxring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NACK_MAX_RANGES 32
+/* retransmits for one NACK: a storm of NACKs costs bounded work */
+#define NACK_MAX_RESEND 2048
+
+static struct hafw_ratelimit rl_repair = HAFW_RATELIMIT_INIT(10, 5);
+
+static void send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
+                      const uint32_t (*ranges)[2], unsigned n, bool miss)
+{
+	Hafw__Nack nk = HAFW__NACK__INIT;
+	struct hafw_wire_hdr h = {.type = HAFW_MSG_NACK};
+	uint32_t flat[2 * NACK_MAX_RANGES];
+	uint8_t buf[HAFW_WIRE_HDR_LEN + 16 + 2 * NACK_MAX_RANGES * 5];
+	size_t len;
+
+	for (unsigned i = 0; i < n; i++) {
+		flat[2 * i] = ranges[i][0];
+		flat[2 * i + 1] = ranges[i][1];
+	}
+	nk.node_id = (uint32_t)r->cfg->node_id;
+	nk.target = p->id;
+	nk.has_epoch = 1;
+	nk.epoch = epoch;
+	nk.n_ranges = 2 * n;
+	nk.ranges = flat;
+	nk.has_miss = miss;
+	nk.miss = miss;
+	len = hafw__nack__get_packed_size(&nk);
+	if (len > sizeof(buf) - HAFW_WIRE_HDR_LEN)
+		return;
+	hafw__nack__pack(&nk, buf + HAFW_WIRE_HDR_LEN);
+	h.len = (uint16_t)len;
+	h.sender = nk.node_id;
+	h.epoch = r->epoch;
+	h.seq = 0; /* not part of our numbered stream (it goes to one peer) */
+	hafw_wire_hdr_write(&h, buf);
+	if (!r->cops->send_to ||
+	    r->cops->send_to(r->chan, &p->addr, buf, HAFW_WIRE_HDR_LEN + len) < 0)
+		r->st.send_errors++;
+}
+
+void repl_nack_maybe(struct repl *r, struct repl_peer *p)
+{
+	uint32_t ranges[NACK_MAX_RANGES][2];
+	uint64_t now;
+	unsigned n;
+
+	if (!r->cfg->sync_nack || !p->epoch_valid || !p->addr.len || !seqwin_missing(&p->win))
+		return;
+	now = repl_now_ms(r);
+	if (p->nack_ms && now - p->nack_ms < (uint64_t)r->cfg->sync_nack_interval_ms)
+		return;
+	n = seqwin_holes(&p->win, ranges, NACK_MAX_RANGES);
+	if (!n)
+		return;
+	send_nack(r, p, p->epoch, (const uint32_t(*)[2])ranges, n, false);
+	p->nack_ms = now;
+	p->st.nacks_sent++;
+	p->st.nack_ranges += n;
+}
+
+void repl_resync_peer(struct repl *r, struct repl_peer *p, bool digest)
+{
+	if (!r->cfg->sync_resync || p->sweep_pending)
+		return;
+	if (digest)
+		p->st.resyncs_digest++;
+	else
+		p->st.resyncs_loss++;
+	hafw_log_rl(&rl_repair, LOG_NOTICE, "peer %u (%s): %s; asking for its full state", p->id,
+	            p->name[0] ? p->name : "?",
+	            digest ? "its digest disagrees with our copy" : "datagrams lost for good");
+	/* what the full state does not refresh goes when it is complete; the
+	 * versions still decide (this is the same run of the peer) */
+	cache_gen_begin(p->flows);
+	cache_gen_begin(p->exps);
+	p->sweep_pending = true;
+	p->mark_seq = p->win.hi + 1;
+	p->sweeping = false;
+	p->yield_old_gen = false;
+	p->need_full = true;
+	p->synced = false;
+	p->digest_bad_ms = 0;
+}
+
+/* A peer asks us to resend: the same bytes, to it alone; what the ring no
+ * longer holds is answered with a miss. */
+static void answer_nack(struct repl *r, struct repl_peer *p, const Hafw__Nack *nk,
+                        const struct chan_addr *from)
+{
+	uint32_t miss[NACK_MAX_RANGES][2];
+	unsigned nmiss = 0, sent = 0;
+
+	if (nk->target != (uint32_t)r->cfg->node_id || !nk->has_epoch || nk->epoch != r->epoch) {
+		r->st.nacks_refused++;
+		return;
+	}
+	r->st.nacks_received++;
+	for (size_t i = 0; i + 1 < nk->n_ranges && sent < NACK_MAX_RESEND; i += 2) {
+		uint32_t from_seq = nk->ranges[i], to = nk->ranges[i + 1];
+
+		if (seq_after(from_seq, to) || seq_after(to, r->seq) ||
+		    (uint32_t)(to - from_seq) >= NACK_MAX_RESEND) {
+			r->st.nacks_refused++;
+			continue;
+		}
+		for (uint32_t s = from_seq;; s++) {
+			size_t len;
+			const uint8_t *d = rtxring_get(r->ring, s, &len);
+
+			if (d) {
+				if (r->cops->send_to(r->chan, from, d, len) < 0)
+					r->st.send_errors++;
+				r->st.retransmits++;
+				sent++;
+			} else if (nmiss && miss[nmiss - 1][1] + 1 == s) {
+				miss[nmiss - 1][1] = s;
+			} else if (nmiss < NACK_MAX_RANGES) {
+				miss[nmiss][0] = miss[nmiss][1] = s;
+				nmiss++;
+			}
+			if (s == to || sent >= NACK_MAX_RESEND)
+				break;
+		}
+	}
+	if (nmiss) {
+		r->st.ring_misses += nmiss;
+		send_nack(r, p, r->epoch, (const uint32_t(*)[2])miss, nmiss, true);
+	}
+}
+
+/* The sender no longer holds what we asked for: those numbers are lost,
+ * and only its full state can repair what they carried. */
+static void took_miss(struct repl *r, struct repl_peer *p, const Hafw__Nack *nk)
+{
+	uint32_t top = 0;
+
+	if (nk->target != (uint32_t)r->cfg->node_id || !nk->has_epoch || nk->epoch != p->epoch ||
+	    nk->n_ranges < 2)
+		return;
+	for (size_t i = 1; i < nk->n_ranges; i += 2)
+		if (i == 1 || seq_after(nk->ranges[i], top))
+			top = nk->ranges[i];
+	if (seq_after(top, p->win.hi))
+		return;
+	p->st.misses++;
+	p->st.lost_dgrams += seqwin_give_up(&p->win, top + 1);
+	repl_resync_peer(r, p, false);
+}
+
+void repl_rx_nack(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
+                  const uint8_t *payload, const struct chan_addr *from)
+{
+	Hafw__Nack *nk = hafw__nack__unpack(NULL, h->len, payload);
+
+	if (!nk || nk->node_id != h->sender || nk->n_ranges % 2 ||
+	    nk->n_ranges > 2 * NACK_MAX_RANGES) {
+		p->st.bad_nacks++;
+		if (nk)
+			hafw__nack__free_unpacked(nk, NULL);
+		return;
+	}
+	if (nk->has_miss && nk->miss)
+		took_miss(r, p, nk);
+	else if (from)
+		answer_nack(r, p, nk, from);
+	hafw__nack__free_unpacked(nk, NULL);
+}
+
+/* At a heartbeat with no hole below it, the peer's digest and ours of its
+ * entries must agree; a disagreement that outlasts the grace period (events
+ * in flight settle within it) means the copies diverged. */
+void repl_digest_check(struct repl *r, struct repl_peer *p, uint64_t digest)
+{
+	uint64_t now = repl_now_ms(r), ours = cache_digest(p->flows) + cache_digest(p->exps);
+
+	if (!r->cfg->sync_digest_grace_ms || !p->synced || p->sweep_pending ||
+	    seqwin_missing(&p->win) ||
+	    cache_count(p->flows) + cache_count(p->exps) >= r->cap) /* refusals: never equal */
+		return;
+	if (ours == digest) {
+		p->digest_bad_ms = 0;
+		return;
+	}
+	p->st.digest_mismatch++;
+	if (!p->digest_bad_ms) {
+		p->digest_bad_ms = now;
+		return;
+	}
+	if (now - p->digest_bad_ms >= (uint64_t)r->cfg->sync_digest_grace_ms)
+		repl_resync_peer(r, p, true);
+}

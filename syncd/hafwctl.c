@@ -306,6 +306,44 @@ static void render_commit(struct json_object *r)
 	       num(r, "errors"));
 }
 
+static void render_peers(struct json_object *r)
+{
+	struct json_object *peers = get(r, "peers");
+	size_t n = peers ? json_object_array_length(peers) : 0;
+
+	if (!n) {
+		printf("no peers\n");
+		return;
+	}
+	printf("%-6s %-14s %-8s %-4s %-6s %-6s %10s %10s %7s %8s %8s %9s %9s %-8s\n", "PEER",
+	       "NAME", "ROLE", "UP", "SYNCED", "DIGEST", "EPOCH", "LAST SEQ", "MISSING", "FLOWS",
+	       "LOST", "NACKS", "RESYNCS", "LINK");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *p = json_object_array_get_idx(peers, i);
+
+		printf(
+		    "%-6lld %-14s %-8s %-4s %-6s %-6s %10lld %10lld %7lld %8lld %8lld %9lld %9lld "
+		    "%-8s\n",
+		    num(p, "id"), str(p, "name"), str(p, "role"),
+		    json_object_get_boolean(get(p, "up")) ? "yes" : "no",
+		    json_object_get_boolean(get(p, "synced")) ? "yes" : "no",
+		    json_object_get_boolean(get(p, "digest_match")) ? "ok" : "differs",
+		    num(p, "epoch"), num(p, "last_seq"), num(p, "missing"), num(p, "flows"),
+		    num(p, "lost_datagrams"), num(p, "nacks_sent"), num(p, "resyncs"),
+		    str(p, "link"));
+	}
+}
+
+static void render_resync(struct json_object *r)
+{
+	printf("asked %lld peer(s) for their full state\n", num(r, "peers"));
+}
+
+static void render_forget(struct json_object *r)
+{
+	printf("forgot %lld entries\n", num(r, "forgotten"));
+}
+
 static void render_ok(struct json_object *r)
 {
 	(void)r;
@@ -418,6 +456,80 @@ static int cmd_role(struct cli *cli, int argc, char **argv)
 	return run(cli, req, render_ok);
 }
 
+static int cmd_peers(struct cli *cli, int argc, char **argv)
+{
+	return no_args(argc, argv) ? 2 : run(cli, new_req("peers"), render_peers);
+}
+
+static int cmd_resync(struct cli *cli, int argc, char **argv)
+{
+	struct json_object *req = new_req("resync");
+
+	if (parse_cache_opts(argc, argv, req, true, false) ||
+	    json_object_object_get_ex(req, "external", NULL)) {
+		json_object_put(req);
+		return 2;
+	}
+	return run(cli, req, render_resync);
+}
+
+/* For keepalived's vrrp_script: exit 0 only when this node is in sync. */
+static int cmd_ready(struct cli *cli, int argc, char **argv)
+{
+	struct json_object *resp = NULL, *req;
+	int ret;
+
+	if (no_args(argc, argv))
+		return 2;
+	req = new_req("ready");
+	ret = request(cli, req, &resp);
+	json_object_put(req);
+	if (ret)
+		return 1;
+	if (cli->json)
+		printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
+	if (!json_object_get_boolean(get(resp, "ok")) ||
+	    !json_object_get_boolean(get(resp, "ready"))) {
+		fprintf(stderr, "hafwctl: not ready: %s\n",
+		        get(resp, "reason") ? str(resp, "reason") : str(resp, "error"));
+		ret = 1;
+	} else if (!cli->json) {
+		printf("ready: %s\n", str(resp, "reason"));
+	}
+	json_object_put(resp);
+	return ret;
+}
+
+static int cmd_debug(struct cli *cli, int argc, char **argv)
+{
+	struct json_object *req;
+	char *end;
+	long n = 1;
+
+	if (argc < 4 || strcmp(argv[1], "forget") || strcmp(argv[2], "--peer")) {
+		fprintf(stderr, "hafwctl: debug forget --peer ID [COUNT]\n");
+		return 2;
+	}
+	req = new_req("debug_forget");
+	errno = 0;
+	json_object_object_add(req, "peer", json_object_new_int64(strtol(argv[3], &end, 10)));
+	if (errno || *end || argc > 5) {
+		json_object_put(req);
+		fprintf(stderr, "hafwctl: debug forget --peer ID [COUNT]\n");
+		return 2;
+	}
+	if (argc == 5) {
+		n = strtol(argv[4], &end, 10);
+		if (errno || *end || n < 1) {
+			json_object_put(req);
+			fprintf(stderr, "hafwctl: COUNT must be a positive number\n");
+			return 2;
+		}
+	}
+	json_object_object_add(req, "count", json_object_new_int64(n));
+	return run(cli, req, render_forget);
+}
+
 static const struct subcmd subcmds[] = {
     {"status", cmd_status, "", "node, role, cache sizes and peers"},
     {"flows", cmd_flows, "[--external] [--peer ID]", "flows in the internal or external cache"},
@@ -427,6 +539,10 @@ static const struct subcmd subcmds[] = {
     {"commit", cmd_commit, "", "write the external caches into this node's tracker"},
     {"flush", cmd_flush, "[--internal|--external]", "empty caches (both by default)"},
     {"role", cmd_role, "primary|backup|fault", "set this node's role (keepalived notify)"},
+    {"peers", cmd_peers, "", "per peer: up, synced, digest, sequence, loss, NACKs"},
+    {"resync", cmd_resync, "[--peer ID]", "ask peers for their full state again"},
+    {"ready", cmd_ready, "", "exit 0 only when in sync with every peer that is up"},
+    {"debug", cmd_debug, "forget --peer ID [N]", "test aid: drop N entries of a peer's copy"},
 };
 
 static void usage(FILE *f)

@@ -48,6 +48,7 @@ struct repl_peer_stats {
 	uint64_t resyncs_digest;          /* ... because the digests kept disagreeing */
 	uint64_t digest_mismatch;         /* heartbeats whose digest differed from our copy */
 	uint64_t late_heartbeats;         /* arrived after a later datagram: not applied */
+	uint64_t resyncs_requested;       /* by hafwctl resync */
 	uint64_t bad_nacks;
 	uint64_t nomem;
 };
@@ -80,6 +81,7 @@ struct repl_peer {
 	bool yield_old_gen;
 	unsigned stale_run;
 	uint64_t nack_ms;       /* our last NACK to it */
+	uint64_t resync_ms;     /* when we last asked for its full state */
 	uint64_t digest_bad_ms; /* digests disagree since */
 	size_t sweep_cursor_f, sweep_cursor_x;
 	uint64_t last_seen_ms;
@@ -156,6 +158,17 @@ void repl_flush_internal(struct repl *r);
 void repl_flush_external(struct repl *r);
 /* Reconcile the internal cache with a dump of the tracker. */
 void repl_resync(struct repl *r);
+/* Ask a peer (id 0: every peer) for its full state: our copy is marked
+ * and what the state does not refresh is swept. Returns how many peers
+ * were asked (a resync already pending counts as asked). */
+int repl_resync_peers(struct repl *r, uint32_t id);
+/* In sync: the node has learned its own table, and every peer that is up
+ * has sent its full state, completely, with no resync pending and no
+ * digest disagreeing. When not, *why says what is missing. */
+bool repl_ready(struct repl *r, char *why, size_t len);
+/* For tests of the digest: forget up to n entries of a peer's copy
+ * behind the core's back. Returns how many. */
+size_t repl_debug_forget(struct repl *r, uint32_t id, size_t n);
 void repl_set_role(struct repl *r, enum repl_role role);
 enum repl_role repl_role(const struct repl *r);
 const char *repl_role_name(enum repl_role role);

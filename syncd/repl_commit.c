@@ -34,6 +34,9 @@ struct repl_commit {
 	uint32_t now;
 	uint64_t t0;
 	size_t visits; /* entries looked at in this slice */
+	/* the operations flushed last belong to the first passes (their
+	 * refusals are the commit's errors) */
+	bool counting, flushed_counts;
 	bool muted;
 	struct repl_commit_result res;
 	repl_commit_done_fn done;
@@ -230,7 +233,13 @@ static void slice_cb(evutil_socket_t fd, short what, void *arg)
 		c->ph++;
 		if (c->ph == PH_EXPS_TIME && !c->res.exps)
 			c->ph = PH_DONE;
+		/* the second pass's refusals are not the commit's: flush what
+		 * the first passes queued before it starts */
+		if (c->ph == PH_EXPS_TIME)
+			break;
 	}
+	c->flushed_counts = c->counting;
+	c->counting = c->ph < PH_EXPS_TIME;
 	r->tops->sink_flush(r->trk);
 	repl_slice_done(r, t0);
 }
@@ -243,7 +252,7 @@ void repl_commit_sink_done(void *arg, unsigned failed)
 
 	if (!c)
 		return;
-	if (c->ph <= PH_EXPS)
+	if (c->flushed_counts)
 		c->res.errors += failed;
 	if (c->ph == PH_DONE) {
 		finish(c);
@@ -272,6 +281,7 @@ int repl_commit_start(struct repl *r, repl_commit_done_fn done, void *arg)
 	c->arg = arg;
 	c->now = repl_now_s(r);
 	c->t0 = repl_now_ms(r);
+	c->counting = true;
 	/* The tracker would report every committed entry back to us: with the
 	 * subscription dropped it builds no events and the commit runs at the
 	 * table's speed. What traffic changed meanwhile comes back with the

@@ -12,6 +12,7 @@
 #include "rtxring.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,21 @@
 #define NACK_MAX_RESEND 2048
 
 static struct hafw_ratelimit rl_repair = HAFW_RATELIMIT_INIT(10, 5);
+
+static int forget_collect(struct cache_entry *e, void *arg)
+{
+	struct {
+		struct hafw_tuple key[64];
+		uint16_t zone[64];
+		size_t n;
+	} *f = arg;
+
+	if (f->n < 64) {
+		f->key[f->n] = e->key;
+		f->zone[f->n++] = e->zone;
+	}
+	return 0;
+}
 
 static void send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
                       const uint32_t (*ranges)[2], unsigned n, bool miss)
@@ -76,17 +92,8 @@ void repl_nack_maybe(struct repl *r, struct repl_peer *p)
 	p->st.nack_ranges += n;
 }
 
-void repl_resync_peer(struct repl *r, struct repl_peer *p, bool digest)
+static void mark_for_full_state(struct repl *r, struct repl_peer *p)
 {
-	if (!r->cfg->sync_resync || p->sweep_pending)
-		return;
-	if (digest)
-		p->st.resyncs_digest++;
-	else
-		p->st.resyncs_loss++;
-	hafw_log_rl(&rl_repair, LOG_NOTICE, "peer %u (%s): %s; asking for its full state", p->id,
-	            p->name[0] ? p->name : "?",
-	            digest ? "its digest disagrees with our copy" : "datagrams lost for good");
 	/* what the full state does not refresh goes when it is complete; the
 	 * versions still decide (this is the same run of the peer) */
 	cache_gen_begin(p->flows);
@@ -98,6 +105,95 @@ void repl_resync_peer(struct repl *r, struct repl_peer *p, bool digest)
 	p->need_full = true;
 	p->synced = false;
 	p->digest_bad_ms = 0;
+	p->resync_ms = repl_now_ms(r);
+}
+
+int repl_resync_peers(struct repl *r, uint32_t id)
+{
+	int n = 0;
+
+	for (int i = 0; i < r->npeers; i++) {
+		struct repl_peer *p = r->peers[i];
+
+		if (id && p->id != id)
+			continue;
+		if (!p->sweep_pending) {
+			p->st.resyncs_requested++;
+			mark_for_full_state(r, p);
+		}
+		n++;
+	}
+	/* the request travels in our heartbeat: send one now */
+	if (n)
+		repl_send_heartbeat(r);
+	return n;
+}
+
+void repl_resync_peer(struct repl *r, struct repl_peer *p, bool digest)
+{
+	if (!r->cfg->sync_resync || p->sweep_pending)
+		return;
+	if (digest)
+		p->st.resyncs_digest++;
+	else
+		p->st.resyncs_loss++;
+	hafw_log_rl(&rl_repair, LOG_NOTICE, "peer %u (%s): %s; asking for its full state", p->id,
+	            p->name[0] ? p->name : "?",
+	            digest ? "its digest disagrees with our copy" : "datagrams lost for good");
+	mark_for_full_state(r, p);
+}
+
+bool repl_ready(struct repl *r, char *why, size_t len)
+{
+	if (!r->full_valid) {
+		snprintf(why, len, "still learning this node's own table from the tracker");
+		return false;
+	}
+	for (int i = 0; i < r->npeers; i++) {
+		struct repl_peer *p = r->peers[i];
+		const char *what = NULL;
+
+		if (!p->up)
+			continue;
+		if (p->sweep_pending || p->need_full)
+			what = "its full state has not arrived complete yet";
+		else if (!p->synced)
+			what = "not synced";
+		else if (p->digest_bad_ms)
+			what = "its digest disagrees with our copy";
+		else if (seqwin_missing(&p->win))
+			what = "datagrams are missing (NACKed)";
+		if (what) {
+			snprintf(why, len, "peer %u (%s): %s", p->id, p->name[0] ? p->name : "?",
+			         what);
+			return false;
+		}
+	}
+	snprintf(why, len, "in sync with every peer that is up");
+	return true;
+}
+
+size_t repl_debug_forget(struct repl *r, uint32_t id, size_t n)
+{
+	struct repl_peer *p = repl_peer_by_id(r, id);
+	struct forget {
+		struct hafw_tuple key[64];
+		uint16_t zone[64];
+		size_t n;
+	} f = {.n = 0};
+	size_t cursor = 0, done = 0;
+
+	if (!p)
+		return 0;
+	while (done < n) {
+		f.n = 0;
+		cache_walk_some(p->flows, &cursor, 64, forget_collect, &f);
+		if (!f.n)
+			break;
+		for (size_t i = 0; i < f.n && done < n; i++, done++)
+			cache_del(p->flows, &f.key[i], f.zone[i]);
+	}
+	return done;
 }
 
 /* A peer asks us to resend: the same bytes, to it alone; what the ring no

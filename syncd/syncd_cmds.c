@@ -57,6 +57,9 @@ static struct json_object *peer_json(struct repl_peer *p, uint64_t now)
 	ADD(po, "nacks_sent", I64(p->st.nacks_sent));
 	ADD(po, "resyncs", I64(p->st.resyncs_loss + p->st.resyncs_digest));
 	ADD(po, "digest_match", json_object_new_boolean(p->digest_bad_ms == 0));
+	ADD(po, "resync_pending", json_object_new_boolean(p->sweep_pending || p->need_full));
+	ADD(po, "last_resync_ms",
+	    json_object_new_int64(p->resync_ms ? (int64_t)(now - p->resync_ms) : -1));
 	return po;
 }
 
@@ -89,6 +92,75 @@ static struct json_object *cmd_status(void *arg, struct json_object *req, struct
 	for (int i = 0; i < repl_npeers(s->repl); i++)
 		json_object_array_add(peers, peer_json(repl_peer_at(s->repl, i), now));
 	ADD(o, "peers", peers);
+	return o;
+}
+
+static struct json_object *cmd_peers(void *arg, struct json_object *req, struct ctl_req *cr)
+{
+	struct syncd_ctx *s = arg;
+	struct json_object *o = json_object_new_object(), *peers = json_object_new_array();
+	uint64_t now = repl_now_ms(s->repl);
+
+	(void)req;
+	(void)cr;
+	for (int i = 0; i < repl_npeers(s->repl); i++) {
+		struct json_object *po = peer_json(repl_peer_at(s->repl, i), now);
+
+		ADD(po, "link", json_object_new_string(s->cfg->sync_if));
+		json_object_array_add(peers, po);
+	}
+	ADD(o, "peers", peers);
+	return o;
+}
+
+static struct json_object *cmd_resync(void *arg, struct json_object *req, struct ctl_req *cr)
+{
+	struct syncd_ctx *s = arg;
+	long long peer = syncd_req_id(req, "peer");
+	struct json_object *o;
+	int n;
+
+	(void)cr;
+	if (peer == -2)
+		return ctl_error("\"peer\" must be a node id (1 to 2147483647)");
+	if (peer > 0 && !repl_peer_by_id(s->repl, (uint32_t)peer))
+		return ctl_error("no peer with id %lld", peer);
+	n = repl_resync_peers(s->repl, peer > 0 ? (uint32_t)peer : 0);
+	o = json_object_new_object();
+	ADD(o, "peers", json_object_new_int(n));
+	return o;
+}
+
+static struct json_object *cmd_ready(void *arg, struct json_object *req, struct ctl_req *cr)
+{
+	struct syncd_ctx *s = arg;
+	struct json_object *o = json_object_new_object();
+	char why[256];
+	bool ready = repl_ready(s->repl, why, sizeof(why));
+
+	(void)req;
+	(void)cr;
+	ADD(o, "ready", json_object_new_boolean(ready));
+	ADD(o, "reason", json_object_new_string(why));
+	return o;
+}
+
+/* Test support: make a peer's copy diverge behind the core's back, so the
+ * digest check can be seen at work on a real node. */
+static struct json_object *cmd_debug_forget(void *arg, struct json_object *req, struct ctl_req *cr)
+{
+	struct syncd_ctx *s = arg;
+	long long peer = syncd_req_id(req, "peer"), count = syncd_req_id(req, "count");
+	struct json_object *o;
+
+	(void)cr;
+	if (peer < 1 || !repl_peer_by_id(s->repl, (uint32_t)peer))
+		return ctl_error("\"peer\" must name a known peer");
+	if (count == -2)
+		return ctl_error("\"count\" must be 1 to 2147483647");
+	o = json_object_new_object();
+	ADD(o, "forgotten",
+	    I64(repl_debug_forget(s->repl, (uint32_t)peer, count > 0 ? (size_t)count : 1)));
 	return o;
 }
 
@@ -199,6 +271,7 @@ static void peer_counters(struct json_object *rp, struct repl *r)
 	STAT(rp, &t, resyncs_digest);
 	STAT(rp, &t, digest_mismatch);
 	STAT(rp, &t, late_heartbeats);
+	STAT(rp, &t, resyncs_requested);
 	STAT(rp, &t, bad_nacks);
 	STAT(rp, &t, nomem);
 }
@@ -344,7 +417,16 @@ static struct json_object *cmd_role(void *arg, struct json_object *req, struct c
 }
 
 const struct ctl_cmd syncd_cmds[] = {
-    {"status", cmd_status}, {"flows", cmd_flows},   {"expectations", cmd_expectations},
-    {"stats", cmd_stats},   {"commit", cmd_commit}, {"flush", cmd_flush},
-    {"role", cmd_role},     {NULL, NULL},
+    {"status", cmd_status},
+    {"flows", cmd_flows},
+    {"expectations", cmd_expectations},
+    {"stats", cmd_stats},
+    {"commit", cmd_commit},
+    {"flush", cmd_flush},
+    {"role", cmd_role},
+    {"peers", cmd_peers},
+    {"resync", cmd_resync},
+    {"ready", cmd_ready},
+    {"debug_forget", cmd_debug_forget},
+    {NULL, NULL},
 };

@@ -142,9 +142,14 @@ static void flows_and_frames(void)
 		n = (int)hafw__heartbeat__pack(&hb, pb);
 		put("fuzz_datagram", "heartbeat", out,
 		    dgram(HAFW_MSG_HEARTBEAT, 4, pb, (size_t)n, out));
-		nk.node_id = 1;
-		nk.from_seq = 1;
-		nk.to_seq = 3;
+		uint32_t ranges[4] = {1, 3, 7, 7};
+
+		nk.node_id = 3;
+		nk.target = 2;
+		nk.has_epoch = 1;
+		nk.epoch = 1;
+		nk.n_ranges = 4;
+		nk.ranges = ranges;
 		n = (int)hafw__nack__pack(&nk, pb);
 		put("fuzz_datagram", "nack", out, dgram(HAFW_MSG_NACK, 5, pb, (size_t)n, out));
 	}

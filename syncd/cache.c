@@ -31,9 +31,14 @@ static uint64_t mix(uint64_t x)
 
 /* An entry as the digest sees it: its key and the version of the change
  * that wrote it (the version stands for the content). */
+uint64_t cache_entry_digest(const struct hafw_tuple *key, uint16_t zone, uint64_t version)
+{
+	return mix(hafw_tuple_hash(key, zone, DIGEST_SEED) ^ mix(version));
+}
+
 static uint64_t entry_digest(const struct cache_entry *e)
 {
-	return mix(hafw_tuple_hash(&e->key, e->zone, DIGEST_SEED) ^ mix(e->version));
+	return cache_entry_digest(&e->key, e->zone, e->version);
 }
 
 static size_t pow2_at_least(size_t n)

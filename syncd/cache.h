@@ -57,6 +57,8 @@ size_t cache_tombs(const struct cache *c);
 /* Order-independent digest of the live entries (keys and versions), the
  * same on any node that holds the same entries; kept as entries change. */
 uint64_t cache_digest(const struct cache *c);
+/* One entry's share of a digest. */
+uint64_t cache_entry_digest(const struct hafw_tuple *key, uint16_t zone, uint64_t version);
 size_t cache_bytes(const struct cache *c); /* memory held, for stats */
 void cache_flush(struct cache *c);
 

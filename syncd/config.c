@@ -51,6 +51,7 @@ static const struct opt opts[] = {
     {"sync.retransmit_ring", O_INT, OFF(sync_retransmit_ring), 0, 0, 1 << 20, false},
     {"sync.resync", O_BOOL, OFF(sync_resync), 0, 0, 0, false},
     {"sync.digest_grace_ms", O_INT, OFF(sync_digest_grace_ms), 0, 0, 3600000, false},
+    {"sync.delay_ms", O_INT, OFF(sync_delay_ms), 0, 0, 3600000, false},
     {"filter.ignore_local", O_BOOL, OFF(ignore_local), 0, 0, 0, false},
     {"log.syslog", O_BOOL, OFF(log_syslog), 0, 0, 0, false},
     {"log.level", O_STR, OFF(log_level), SZ(log_level), 1, 0, false},

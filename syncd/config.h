@@ -49,6 +49,7 @@ struct hafw_config {
 	int sync_retransmit_ring;
 	bool sync_resync;
 	int sync_digest_grace_ms;
+	int sync_delay_ms;
 	struct hafw_config_peer peers[CONFIG_MAX_PEERS];
 	int n_peers;
 	bool ignore_local;

@@ -49,6 +49,7 @@ void repl_tick(struct repl *r)
 		r->next_hb_ms = now + (uint64_t)r->cfg->sync_heartbeat_ms;
 	}
 	repl_peers_tick(r);
+	repl_txq_tick(r);
 	repl_dump_retry(r);
 	if (r->isweeping)
 		repl_kick_work(r);
@@ -190,7 +191,7 @@ struct repl *repl_new(const struct hafw_config *cfg, struct event_base *base,
 	r->work_ev = evtimer_new(base, work_cb, r);
 	r->announce_ev = evtimer_new(base, repl_announce_cb, r);
 	if (!r->flows || !r->exps || !r->pending_gets || !r->flush_ev || !r->tick_ev ||
-	    !r->work_ev || !r->announce_ev || repl_peers_init(r) < 0) {
+	    !r->work_ev || !r->announce_ev || repl_peers_init(r) < 0 || repl_txq_init(r) < 0) {
 		repl_free(r);
 		return NULL;
 	}
@@ -255,6 +256,7 @@ void repl_free(struct repl *r)
 	cache_free(r->flows);
 	cache_free(r->exps);
 	cache_free(r->pending_gets);
+	repl_txq_free(r);
 	free(r->txbuf);
 	rtxring_free(r->ring);
 	free(r);

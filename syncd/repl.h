@@ -108,6 +108,8 @@ struct repl_stats {
 	uint64_t version_future; /* a version far ahead of our clock: not followed */
 	uint64_t nack_ignored;
 	uint64_t nacks_received, nacks_refused, retransmits, ring_misses;
+	uint64_t coalesced;        /* events merged into a later one before sending */
+	uint64_t unprotected_gone; /* flows destroyed before sync.delay_ms: never sent */
 	uint64_t events_received, heartbeats_received;
 	uint64_t dumps, dumps_aborted, resync_added, resync_removed, resync_changed;
 	uint64_t announces, announces_merged, announce_requests;
@@ -192,6 +194,8 @@ struct repl_peer *repl_peer_at(struct repl *r, int i);
 struct repl_peer *repl_peer_by_id(struct repl *r, uint32_t id);
 uint32_t repl_epoch(const struct repl *r);
 bool repl_dumping(const struct repl *r);
+/* New flows not sent yet because they are younger than sync.delay_ms. */
+size_t repl_txq_delayed_count(const struct repl *r);
 int repl_tracker_stats(struct repl *r, struct tracker_stat *out, int max);
 int repl_chan_stats(struct repl *r, struct chan_stat *out, int max);
 uint64_t repl_now_ms(const struct repl *r);

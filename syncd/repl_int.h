@@ -3,6 +3,7 @@
  *   repl_clock.c   time and versions
  *   repl_local.c   the tracker's events and dumps: the internal cache
  *   repl_tx.c      frames, heartbeats, announces of the internal cache
+ *   repl_txq.c     events waiting for the flush: coalescing, delayed new flows
  *   repl_rx.c      datagrams from peers: epochs, windows, external caches
  *   repl_peer.c    the peer table: admission, liveness, expiry
  *   repl_nack.c    repair: NACKs, retransmits, resyncs, digests
@@ -64,6 +65,18 @@ struct repl {
 	uint64_t zones_seen[65536 / 64];
 
 	struct rtxring *ring; /* what we sent, for NACKs */
+	/* events waiting for the flush, by key (repl_txq.c) */
+	struct cache *pend_f, *pend_x;
+	size_t pend_bytes;
+	/* new flows waiting for their age (sync.delay_ms), oldest first */
+	struct cache *delayed;
+	uint64_t delayed_digest; /* their share of the internal digest */
+	struct txq_due {
+		struct hafw_tuple key;
+		uint16_t zone;
+		uint64_t due_ms;
+	} * fifo;
+	size_t fifo_head, nfifo, capfifo;
 	uint8_t *txbuf;
 	size_t max_dgram;
 	struct frame_builder fb;
@@ -108,9 +121,24 @@ void repl_dump_retry(struct repl *r);
 bool repl_local_work(struct repl *r, uint64_t t0); /* true: more to do */
 
 /* repl_tx.c */
+/* Everything waiting leaves now: pending events into frames, frames out. */
 void repl_send_frame(struct repl *r);
-void repl_queue_event(struct repl *r, int type, enum frame_obj obj, const uint8_t *blob, size_t len,
-                      uint64_t version);
+/* The frame being built leaves as one datagram. */
+void repl_emit_frame(struct repl *r);
+
+/* repl_txq.c */
+enum {
+	REPL_TXQ_LIVE_NEW = 1, /* a flow the tracker just created: no peer heard of it */
+	REPL_TXQ_ANNOUNCE = 2, /* a stored copy sent again: never over a newer change */
+};
+void repl_queue_event(struct repl *r, int type, enum frame_obj obj, const struct hafw_tuple *key,
+                      uint16_t zone, const uint8_t *blob, size_t len, uint64_t version,
+                      unsigned flags);
+void repl_flush_pending(struct repl *r);
+void repl_txq_tick(struct repl *r);
+size_t repl_txq_delayed(const struct repl *r);
+int repl_txq_init(struct repl *r);
+void repl_txq_free(struct repl *r);
 void repl_send_heartbeat(struct repl *r);
 void repl_start_announce(struct repl *r);
 void repl_flush_cb(evutil_socket_t fd, short what, void *arg);

@@ -20,7 +20,7 @@ static struct hafw_ratelimit rl_dump = HAFW_RATELIMIT_INIT(10, 3);
 
 /* ---- the internal cache and what leaves for the peers ---- */
 
-static void store_flow(struct repl *r, int type, const struct hafw_flow *f)
+static void store_flow(struct repl *r, int type, const struct hafw_flow *f, unsigned flags)
 {
 	uint8_t blob[HAFW_FLOW_MAX_ENCODED];
 	int len = hafw_flow_encode(f, blob, sizeof(blob));
@@ -36,7 +36,7 @@ static void store_flow(struct repl *r, int type, const struct hafw_flow *f)
 	if (cache_put(r->flows, &f->orig, f->zone, blob, (size_t)len, repl_now_s(r), v) < 0)
 		r->st.cache_nomem++;
 	r->zones_seen[f->zone / 64] |= 1ull << (f->zone % 64);
-	repl_queue_event(r, type, FRAME_FLOW, blob, (size_t)len, v);
+	repl_queue_event(r, type, FRAME_FLOW, &f->orig, f->zone, blob, (size_t)len, v, flags);
 }
 
 static void store_exp(struct repl *r, const struct hafw_exp *x)
@@ -52,7 +52,7 @@ static void store_exp(struct repl *r, const struct hafw_exp *x)
 	v = repl_next_version(r);
 	if (cache_put(r->exps, &x->tuple, x->zone, blob, (size_t)len, repl_now_s(r), v) < 0)
 		r->st.cache_nomem++;
-	repl_queue_event(r, HAFW_EV_NEW, FRAME_EXP, blob, (size_t)len, v);
+	repl_queue_event(r, HAFW_EV_NEW, FRAME_EXP, &x->tuple, x->zone, blob, (size_t)len, v, 0);
 }
 
 /* Ask the tracker for the whole flow; the answer arrives in on_got_flow.
@@ -104,7 +104,7 @@ static void on_flow(void *arg, enum hafw_event_type type, const struct hafw_flow
 	}
 	if (type == HAFW_EV_NEW) {
 		r->st.local_new++;
-		store_flow(r, type, f);
+		store_flow(r, type, f, REPL_TXQ_LIVE_NEW);
 		return;
 	}
 	r->st.local_update++;
@@ -117,7 +117,7 @@ static void on_flow(void *arg, enum hafw_event_type type, const struct hafw_flow
 		return;
 	}
 	hafw_flow_merge(&merged, f);
-	store_flow(r, type, &merged);
+	store_flow(r, type, &merged, 0);
 }
 
 /* A whole flow read from the tracker (dump, GET) over what we hold: what
@@ -159,7 +159,7 @@ static void on_got_flow(void *arg, const struct hafw_flow *key, const struct haf
 		struct hafw_flow old, merged;
 		bool had = snapshot_over(r, f, &e, &old, &merged);
 
-		store_flow(r, had ? HAFW_EV_UPDATE : HAFW_EV_NEW, &merged);
+		store_flow(r, had ? HAFW_EV_UPDATE : HAFW_EV_NEW, &merged, 0);
 	}
 }
 
@@ -204,8 +204,8 @@ static void on_exp(void *arg, enum hafw_event_type type, const struct hafw_exp *
 			xz.present &= HAFW_EA_ZONE;
 			len = hafw_exp_encode(&xz, blob, sizeof(blob));
 			if (len > 0)
-				repl_queue_event(r, HAFW_EV_DESTROY, FRAME_EXP, blob, (size_t)len,
-				                 repl_next_version(r));
+				repl_queue_event(r, HAFW_EV_DESTROY, FRAME_EXP, &xz.tuple, xz.zone,
+				                 blob, (size_t)len, repl_next_version(r), 0);
 		}
 		return;
 	}
@@ -251,7 +251,7 @@ static void on_dump_flow(void *arg, const struct hafw_flow *f)
 		r->st.resync_changed++;
 	else
 		r->st.resync_added++;
-	store_flow(r, had ? HAFW_EV_UPDATE : HAFW_EV_NEW, &merged);
+	store_flow(r, had ? HAFW_EV_UPDATE : HAFW_EV_NEW, &merged, 0);
 }
 
 static void on_dump_exp(void *arg, const struct hafw_exp *in)

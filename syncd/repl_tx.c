@@ -38,6 +38,12 @@ static void send_dgram(struct repl *r, uint8_t type, uint8_t *buf, size_t payloa
 
 void repl_send_frame(struct repl *r)
 {
+	repl_flush_pending(r);
+	repl_emit_frame(r);
+}
+
+void repl_emit_frame(struct repl *r)
+{
 	if (r->fb.events == 0)
 		return;
 	send_dgram(r, HAFW_MSG_DATA, r->txbuf, r->fb.used);
@@ -54,24 +60,6 @@ void repl_flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	r->flush_armed = false;
 	repl_send_frame(r);
-}
-
-void repl_queue_event(struct repl *r, int type, enum frame_obj obj, const uint8_t *blob, size_t len,
-                      uint64_t version)
-{
-	if (frame_add(&r->fb, type, obj, blob, len, version) == -ENOSPC) {
-		repl_send_frame(r);
-		if (frame_add(&r->fb, type, obj, blob, len, version) < 0) {
-			r->st.encode_errors++; /* larger than a datagram: cannot happen */
-			return;
-		}
-	}
-	if (!r->flush_armed) {
-		struct timeval tv = {0, r->cfg->sync_flush_ms * 1000};
-
-		evtimer_add(r->flush_ev, &tv);
-		r->flush_armed = true;
-	}
 }
 
 /* A destroy carries only the key: orig tuple and zone. */
@@ -92,7 +80,7 @@ void repl_send_flow_destroy(struct repl *r, const struct hafw_tuple *key, uint16
 		r->st.encode_errors++;
 		return;
 	}
-	repl_queue_event(r, HAFW_EV_DESTROY, FRAME_FLOW, blob, (size_t)len, version);
+	repl_queue_event(r, HAFW_EV_DESTROY, FRAME_FLOW, key, zone, blob, (size_t)len, version, 0);
 }
 
 /* Master, tuple and mask are the key of an expectation (required fields of
@@ -108,7 +96,8 @@ void repl_send_exp_destroy(struct repl *r, const struct cache_entry *e, uint64_t
 	x.present &= HAFW_EA_ZONE;
 	len = hafw_exp_encode(&x, blob, sizeof(blob));
 	if (len > 0)
-		repl_queue_event(r, HAFW_EV_DESTROY, FRAME_EXP, blob, (size_t)len, version);
+		repl_queue_event(r, HAFW_EV_DESTROY, FRAME_EXP, &x.tuple, x.zone, blob, (size_t)len,
+		                 version, 0);
 }
 
 void repl_send_heartbeat(struct repl *r)
@@ -125,7 +114,7 @@ void repl_send_heartbeat(struct repl *r)
 	hb.has_last_seq = 1;
 	hb.last_seq = r->seq + 1; /* this heartbeat's own number */
 	hb.has_flows = hb.has_expectations = 1;
-	hb.flows = (uint32_t)cache_count(r->flows);
+	hb.flows = (uint32_t)(cache_count(r->flows) - repl_txq_delayed(r));
 	hb.expectations = (uint32_t)cache_count(r->exps);
 	hb.name = (char *)r->cfg->node_name;
 	if (r->full_valid) {
@@ -139,7 +128,8 @@ void repl_send_heartbeat(struct repl *r)
 	hb.n_need_full = nneed;
 	hb.need_full = need;
 	hb.has_digest = 1;
-	hb.digest = cache_digest(r->flows) + cache_digest(r->exps);
+	/* new flows still waiting for their age are not ours to announce yet */
+	hb.digest = cache_digest(r->flows) + cache_digest(r->exps) - r->delayed_digest;
 	len = hafw__heartbeat__get_packed_size(&hb);
 	if (len > sizeof(buf) - HAFW_WIRE_HDR_LEN)
 		return;
@@ -165,7 +155,8 @@ static int announce_entry_flow(struct cache_entry *e, void *arg)
 		f.timeout = repl_aged(f.timeout, e->stamp, repl_now_s(r));
 	len = hafw_flow_encode(&f, blob, sizeof(blob));
 	if (len > 0)
-		repl_queue_event(r, HAFW_EV_NEW, FRAME_FLOW, blob, (size_t)len, e->version);
+		repl_queue_event(r, HAFW_EV_NEW, FRAME_FLOW, &e->key, e->zone, blob, (size_t)len,
+		                 e->version, REPL_TXQ_ANNOUNCE);
 	return 0;
 }
 
@@ -182,7 +173,8 @@ static int announce_entry_exp(struct cache_entry *e, void *arg)
 		x.timeout = repl_aged(x.timeout, e->stamp, repl_now_s(r));
 	len = hafw_exp_encode(&x, blob, sizeof(blob));
 	if (len > 0)
-		repl_queue_event(r, HAFW_EV_NEW, FRAME_EXP, blob, (size_t)len, e->version);
+		repl_queue_event(r, HAFW_EV_NEW, FRAME_EXP, &e->key, e->zone, blob, (size_t)len,
+		                 e->version, REPL_TXQ_ANNOUNCE);
 	return 0;
 }
 

@@ -207,6 +207,8 @@ static void repl_counters(struct json_object *rp, const struct repl_stats *st)
 	STAT(rp, st, nacks_refused);
 	STAT(rp, st, retransmits);
 	STAT(rp, st, ring_misses);
+	STAT(rp, st, coalesced);
+	STAT(rp, st, unprotected_gone);
 	STAT(rp, st, events_received);
 	STAT(rp, st, heartbeats_received);
 	STAT(rp, st, dumps);

@@ -139,16 +139,23 @@ static int event_decode(const Hafw__Frame *fr, const Hafw__Event *ev, struct fra
 	return hafw_exp_from_pb(ev->exp, &out->u.exp);
 }
 
-int frame_read(const uint8_t *payload, size_t len, frame_event_fn fn, void *arg, unsigned *bad)
+int frame_read(const uint8_t *payload, size_t len, frame_event_fn fn, void *arg, unsigned *bad,
+               unsigned *unknown)
 {
 	Hafw__Frame *fr = hafw__frame__unpack(NULL, len, payload);
 	struct frame_event ev;
 	int good = 0;
 
 	*bad = 0;
+	if (unknown)
+		*unknown = 0;
 	if (!fr)
 		return -EINVAL;
+	if (unknown)
+		*unknown += fr->base.n_unknown_fields;
 	for (size_t i = 0; i < fr->n_events; i++) {
+		if (unknown)
+			*unknown += fr->events[i]->base.n_unknown_fields;
 		if (event_decode(fr, fr->events[i], &ev) < 0) {
 			(*bad)++;
 			continue;

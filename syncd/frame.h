@@ -47,7 +47,10 @@ typedef void (*frame_event_fn)(const struct frame_event *ev, void *arg);
 
 /* Decode an untrusted DATA payload and hand each valid event to fn, in
  * order. Returns the number of valid events, or -EINVAL when the payload
- * is not a Frame at all; *bad counts the events that were refused. */
-int frame_read(const uint8_t *payload, size_t len, frame_event_fn fn, void *arg, unsigned *bad);
+ * is not a Frame at all; *bad counts the events that were refused,
+ * *unknown (may be NULL) the fields of the frame and its events that a
+ * later minor version added (skipped). */
+int frame_read(const uint8_t *payload, size_t len, frame_event_fn fn, void *arg, unsigned *bad,
+               unsigned *unknown);
 
 #endif

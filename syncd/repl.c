@@ -20,14 +20,21 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct repl *r = arg;
 	uint64_t t0 = repl_slice_clock();
-	bool more;
+	bool more, blocked;
 
 	(void)fd;
 	(void)what;
 	more = repl_local_work(r, t0);
 	more |= repl_peers_work(r, t0);
-	if (more)
+	more |= repl_bulk_work(r, t0, &blocked);
+	if (more) {
 		repl_kick_work(r);
+	} else if (blocked && !evtimer_pending(r->bulk_ev, NULL)) {
+		/* a connection is full: look again in a millisecond */
+		struct timeval ms = {0, 1000};
+
+		evtimer_add(r->bulk_ev, &ms);
+	}
 	repl_slice_done(r, t0);
 }
 
@@ -162,7 +169,8 @@ int repl_chan_stats(struct repl *r, struct chan_stat *out, int max)
 
 struct repl *repl_new(const struct hafw_config *cfg, struct event_base *base,
                       const struct tracker_ops *tops, const struct chan_ops *cops,
-                      const struct hafw_filter *filter, const struct repl_clock *clock)
+                      const struct chan_ops *ccops, const struct hafw_filter *filter,
+                      const struct repl_clock *clock)
 {
 	struct repl *r = calloc(1, sizeof(*r));
 
@@ -172,6 +180,7 @@ struct repl *repl_new(const struct hafw_config *cfg, struct event_base *base,
 	r->base = base;
 	r->tops = tops;
 	r->cops = cops;
+	r->ccops = cfg->sync_control ? ccops : NULL;
 	r->filter = *filter;
 	if (clock)
 		r->clock = *clock;
@@ -189,9 +198,11 @@ struct repl *repl_new(const struct hafw_config *cfg, struct event_base *base,
 	r->flush_ev = evtimer_new(base, repl_flush_cb, r);
 	r->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, r);
 	r->work_ev = evtimer_new(base, work_cb, r);
+	r->bulk_ev = evtimer_new(base, work_cb, r);
 	r->announce_ev = evtimer_new(base, repl_announce_cb, r);
 	if (!r->flows || !r->exps || !r->pending_gets || !r->flush_ev || !r->tick_ev ||
-	    !r->work_ev || !r->announce_ev || repl_peers_init(r) < 0 || repl_txq_init(r) < 0) {
+	    !r->work_ev || !r->bulk_ev || !r->announce_ev || repl_peers_init(r) < 0 ||
+	    repl_txq_init(r) < 0) {
 		repl_free(r);
 		return NULL;
 	}
@@ -216,6 +227,12 @@ int repl_start(struct repl *r, const char **what)
 	if (!r->txbuf || !r->ring)
 		return -ENOMEM;
 	frame_init(&r->fb, r->txbuf + HAFW_WIRE_HDR_LEN, r->max_dgram - HAFW_WIRE_HDR_LEN);
+	if (r->ccops) {
+		*what = "control channel";
+		ret = r->ccops->open(&r->cchan, r->cfg, r->base, &repl_ctl_cb, r);
+		if (ret < 0)
+			return ret;
+	}
 	*what = "tracker";
 	ret = r->tops->open(&r->trk, r->cfg, r->base, &repl_tracker_cb, r);
 	if (ret < 0)
@@ -244,6 +261,8 @@ void repl_free(struct repl *r)
 		r->tops->close(r->trk);
 	if (r->chan)
 		r->cops->close(r->chan);
+	if (r->cchan)
+		r->ccops->close(r->cchan);
 	repl_peers_free(r);
 	if (r->flush_ev)
 		event_free(r->flush_ev);
@@ -251,6 +270,8 @@ void repl_free(struct repl *r)
 		event_free(r->tick_ev);
 	if (r->work_ev)
 		event_free(r->work_ev);
+	if (r->bulk_ev)
+		event_free(r->bulk_ev);
 	if (r->announce_ev)
 		event_free(r->announce_ev);
 	cache_free(r->flows);

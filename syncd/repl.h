@@ -49,6 +49,11 @@ struct repl_peer_stats {
 	uint64_t digest_mismatch;         /* heartbeats whose digest differed from our copy */
 	uint64_t late_heartbeats;         /* arrived after a later datagram: not applied */
 	uint64_t resyncs_requested;       /* by hafwctl resync */
+	uint64_t bulks_requested, bulks_received, bulks_resumed, bulks_stalled;
+	uint64_t bad_control;     /* malformed or unexpected control messages */
+	uint64_t unknown_fields;  /* fields a later minor version added: skipped */
+	uint64_t unknown_types;   /* message types of a later minor version: skipped */
+	uint64_t version_refused; /* another major version: connection refused */
 	uint64_t bad_nacks;
 	uint64_t nomem;
 };
@@ -80,7 +85,13 @@ struct repl_peer {
 	 * pending (the new run's clock may be behind); not for a resync */
 	bool yield_old_gen;
 	unsigned stale_run;
-	uint64_t nack_ms;       /* our last NACK to it */
+	uint64_t nack_ms; /* our last NACK to it */
+	/* the control connection (repl_bulk.c) */
+	bool ctl_added, ctl_up, hello_sent;
+	uint32_t caps, proto_minor;
+	struct bulk_tx *btx; /* a bulk we send it */
+	uint64_t bulk_rx_id, bulk_rx_entries, bulk_rx_frames, bulk_rx_ms, bulk_req_ms;
+	bool bulk_rx_active;
 	uint64_t resync_ms;     /* when we last asked for its full state */
 	uint64_t digest_bad_ms; /* digests disagree since */
 	size_t sweep_cursor_f, sweep_cursor_x;
@@ -108,7 +119,8 @@ struct repl_stats {
 	uint64_t version_future; /* a version far ahead of our clock: not followed */
 	uint64_t nack_ignored;
 	uint64_t nacks_received, nacks_refused, retransmits, ring_misses;
-	uint64_t coalesced;        /* events merged into a later one before sending */
+	uint64_t coalesced; /* events merged into a later one before sending */
+	uint64_t control_msgs, bulk_requests, bulks_sent, bulk_entries_sent;
 	uint64_t unprotected_gone; /* flows destroyed before sync.delay_ms: never sent */
 	uint64_t events_received, heartbeats_received;
 	uint64_t dumps, dumps_aborted, resync_added, resync_removed, resync_changed;
@@ -137,9 +149,12 @@ struct repl;
 struct hafw_config;
 struct event_base;
 
+/* cops: the data channel (datagrams); ccops: the control channel (one
+ * connection per peer, for hello and bulks), NULL for none. */
 struct repl *repl_new(const struct hafw_config *cfg, struct event_base *base,
                       const struct tracker_ops *tops, const struct chan_ops *cops,
-                      const struct hafw_filter *filter, const struct repl_clock *clock);
+                      const struct chan_ops *ccops, const struct hafw_filter *filter,
+                      const struct repl_clock *clock);
 /* Opens tracker and channel and starts the first dump (it completes on the
  * loop). Returns 0 or a negative errno; *what names the part that failed. */
 int repl_start(struct repl *r, const char **what);

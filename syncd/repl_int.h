@@ -7,6 +7,7 @@
  *   repl_rx.c      datagrams from peers: epochs, windows, external caches
  *   repl_peer.c    the peer table: admission, liveness, expiry
  *   repl_nack.c    repair: NACKs, retransmits, resyncs, digests
+ *   repl_bulk.c    the control channel: hello, bulk transfers
  *   repl_commit.c  commit of the external caches into the tracker
  * Nothing outside the core includes this. */
 #ifndef HAFW_REPL_INT_H
@@ -19,6 +20,10 @@
 
 struct repl_commit;
 
+/* major << 8 | minor; the major is also the wire header's version */
+#define HAFW_PROTO_VERSION (HAFW_WIRE_VERSION << 8 | 1)
+#define HAFW_CAP_BULK      1u
+
 struct repl {
 	const struct hafw_config *cfg;
 	struct event_base *base;
@@ -26,6 +31,9 @@ struct repl {
 	struct tracker *trk;
 	const struct chan_ops *cops;
 	struct chan *chan;
+	const struct chan_ops *ccops; /* control channel, or NULL */
+	struct chan *cchan;
+	struct event *bulk_ev; /* a bulk waits for room on a connection */
 	struct hafw_filter filter;
 	struct repl_clock clock;
 	struct cache *flows, *exps;
@@ -169,6 +177,18 @@ void repl_resync_peer(struct repl *r, struct repl_peer *p, bool digest);
 void repl_rx_nack(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
                   const uint8_t *payload, const struct chan_addr *from);
 void repl_digest_check(struct repl *r, struct repl_peer *p, uint64_t digest);
+
+/* repl_bulk.c */
+extern const struct chan_events repl_ctl_cb;
+bool repl_bulk_request(struct repl *r, struct repl_peer *p);
+bool repl_bulk_work(struct repl *r, uint64_t t0, bool *blocked);
+void repl_bulk_tick(struct repl *r, struct repl_peer *p);
+void repl_bulk_forget(struct repl_peer *p);
+
+/* repl_rx.c */
+/* Apply a Frame's events from p (data or bulk); returns how many. */
+uint64_t repl_apply_frame(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
+                          const uint8_t *payload);
 
 /* repl_commit.c */
 void repl_commit_sink_done(void *arg, unsigned failed);

@@ -106,6 +106,7 @@ static void mark_for_full_state(struct repl *r, struct repl_peer *p)
 	p->synced = false;
 	p->digest_bad_ms = 0;
 	p->resync_ms = repl_now_ms(r);
+	repl_bulk_request(r, p);
 }
 
 int repl_resync_peers(struct repl *r, uint32_t id)

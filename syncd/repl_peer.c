@@ -33,6 +33,7 @@ static void peer_free(struct repl_peer *p)
 {
 	if (!p)
 		return;
+	repl_bulk_forget(p);
 	cache_free(p->flows);
 	cache_free(p->exps);
 	free(p);
@@ -60,6 +61,8 @@ static struct repl_peer *peer_new(struct repl *r, uint32_t id)
 
 static void peer_remove(struct repl *r, int i)
 {
+	if (r->ccops && r->cchan && r->peers[i]->ctl_added)
+		r->ccops->peer_del(r->cchan, r->peers[i]->id);
 	peer_free(r->peers[i]);
 	r->peers[i] = r->peers[--r->npeers];
 	r->peers[r->npeers] = NULL;
@@ -245,6 +248,7 @@ void repl_peers_tick(struct repl *r)
 			repl_peer_set_down(r, p);
 		if (p->up)
 			repl_nack_maybe(r, p); /* holes still open: ask again */
+		repl_bulk_tick(r, p);
 		if (!p->configured && !p->up && !r->commit &&
 		    ((repl_peer_entries(p) == 0 && silent > dead) || silent > expire)) {
 			hafw_log(LOG_NOTICE,

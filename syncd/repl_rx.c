@@ -105,20 +105,20 @@ static void apply_event(const struct frame_event *ev, void *arg)
 	}
 }
 
-static void rx_data(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
-                    const uint8_t *payload, bool late)
+uint64_t repl_apply_frame(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
+                          const uint8_t *payload)
 {
 	struct rx_ctx c = {r, p};
-	unsigned bad;
+	unsigned bad, unknown;
 	int n;
 
-	(void)late; /* versions keep a late frame from undoing newer state */
-	n = frame_read(payload, h->len, apply_event, &c, &bad);
+	n = frame_read(payload, h->len, apply_event, &c, &bad, &unknown);
+	p->st.unknown_fields += unknown;
 	if (n < 0) {
 		p->st.bad_frames++;
 		hafw_log_rl(&rl_rx, LOG_WARNING, "peer %u: undecodable frame (seq %u)", p->id,
 		            h->seq);
-		return;
+		return 0;
 	}
 	p->st.frames++;
 	p->st.events += (uint64_t)n;
@@ -128,6 +128,14 @@ static void rx_data(struct repl *r, struct repl_peer *p, const struct hafw_wire_
 		hafw_log_rl(&rl_rx, LOG_WARNING, "peer %u: %u invalid events in frame %u", p->id,
 		            bad, h->seq);
 	}
+	return (uint64_t)n;
+}
+
+static void rx_data(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
+                    const uint8_t *payload, bool late)
+{
+	(void)late; /* versions keep a late frame from undoing newer state */
+	repl_apply_frame(r, p, h, payload);
 }
 
 /* A peer asks for our full state: answer with an announce, unless one runs
@@ -169,6 +177,7 @@ static void check_full_state(struct repl *r, struct repl_peer *p, const Hafw__He
 	if (!p->need_full) {
 		p->need_full = true;
 		p->st.sweeps_skipped++;
+		repl_bulk_request(r, p);
 	}
 }
 
@@ -246,7 +255,13 @@ static void peer_restarted(struct repl *r, struct repl_peer *p, uint32_t epoch, 
 	p->sweeping = false; /* a sweep of the epoch before would take new entries */
 	p->need_full = false;
 	p->synced = false;
-	repl_start_announce(r);
+	p->bulk_rx_id = 0; /* a bulk of its earlier run is worthless now */
+	p->bulk_rx_active = false;
+	repl_bulk_forget(p);
+	if (!(r->ccops && r->cchan))
+		repl_start_announce(r); /* else it pulls a bulk */
+	else if (p->ctl_up)
+		repl_bulk_request(r, p); /* we pull one from it */
 }
 
 static bool check_epoch(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
@@ -262,8 +277,9 @@ static bool check_epoch(struct repl *r, struct repl_peer *p, const struct hafw_w
 		p->sweep_pending = true;
 		p->mark_seq = h->seq;
 		/* a dump that announces our whole table is on its way to it
-		 * already; if it missed the start, it asks (need_full) */
-		if (!(r->dumping && r->dump_full))
+		 * already; if it missed the start, it asks (need_full). With a
+		 * control channel it pulls a bulk instead. */
+		if (!(r->dumping && r->dump_full) && !(r->ccops && r->cchan))
 			repl_start_announce(r);
 		return true;
 	}
@@ -363,10 +379,10 @@ static void on_dgram(void *arg, const uint8_t *buf, size_t len, const struct cha
 	p->st.dgrams++;
 	p->epoch_seen_ms = now;
 	repl_peer_seen(r, p, from);
-	if (rx_table[h.type])
+	if (h.type <= HAFW_MSG_MAX && rx_table[h.type])
 		rx_table[h.type](r, p, &h, buf + HAFW_WIRE_HDR_LEN, late);
 	else
-		r->st.nack_ignored++;
+		p->st.unknown_types++; /* a later minor version's, or misplaced */
 	repl_nack_maybe(r, p);
 }
 

@@ -36,7 +36,7 @@ enum hafw_wire_err hafw_wire_hdr_parse(const uint8_t *buf, size_t len, struct ha
 	if (h->version != HAFW_WIRE_VERSION)
 		return HAFW_WIRE_EVERSION;
 	h->type = buf[5];
-	if (h->type == 0 || h->type > HAFW_MSG_MAX)
+	if (h->type == 0)
 		return HAFW_WIRE_ETYPE;
 	h->len = (uint16_t)(buf[6] << 8 | buf[7]);
 	if ((size_t)h->len > len - HAFW_WIRE_HDR_LEN)

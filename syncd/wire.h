@@ -21,7 +21,15 @@ enum hafw_msg_type {
 	HAFW_MSG_DATA = 1,      /* payload: Frame */
 	HAFW_MSG_HEARTBEAT = 2, /* payload: Heartbeat */
 	HAFW_MSG_NACK = 3,      /* payload: Nack */
-	HAFW_MSG_MAX = 3,
+	/* control channel (TCP, one connection per peer pair) */
+	HAFW_MSG_HELLO = 4,      /* payload: Hello */
+	HAFW_MSG_BULK_REQ = 5,   /* payload: BulkRequest */
+	HAFW_MSG_BULK_BEGIN = 6, /* payload: BulkBegin */
+	HAFW_MSG_BULK = 7,       /* payload: Frame, entries of a bulk */
+	HAFW_MSG_BULK_END = 8,   /* payload: BulkEnd */
+	HAFW_MSG_MAX = 8,
+	/* a type above HAFW_MSG_MAX is one a later minor version added: the
+	 * header parser lets it through, the receiver counts and skips it */
 };
 
 struct hafw_wire_hdr {
@@ -40,7 +48,7 @@ enum hafw_wire_err {
 	HAFW_WIRE_ESHORT,   /* shorter than the header */
 	HAFW_WIRE_EMAGIC,   /* not ours */
 	HAFW_WIRE_EVERSION, /* a version we do not speak */
-	HAFW_WIRE_ETYPE,    /* unknown message type */
+	HAFW_WIRE_ETYPE,    /* message type 0 */
 	HAFW_WIRE_ETRUNC,   /* length says more than arrived */
 	HAFW_WIRE_ELONG,    /* trailing bytes after length */
 	HAFW_WIRE_ESENDER,  /* sender id 0 is reserved */

@@ -367,7 +367,7 @@ const struct tracker_ops fake_tracker_ops = {
 
 /* ---- fake channel and network ---- */
 
-static void enqueue(struct fnet *n, int from, int to, const uint8_t *buf, size_t len)
+static struct fdgram *enqueue(struct fnet *n, int from, int to, const uint8_t *buf, size_t len)
 {
 	struct fdgram *d;
 
@@ -381,6 +381,8 @@ static void enqueue(struct fnet *n, int from, int to, const uint8_t *buf, size_t
 	d->len = len;
 	d->buf = malloc(len ? len : 1);
 	memcpy(d->buf, buf, len);
+	d->ctl = false;
+	return d;
 }
 
 static int c_open(struct chan **out, const struct hafw_config *cfg, struct event_base *base,
@@ -457,6 +459,186 @@ const struct chan_ops fake_chan_ops = {
     .stats = c_stats,
 };
 
+/* ---- fake control channel ---- */
+
+static struct fnode *node_of_id(struct fnet *n, uint32_t id)
+{
+	for (int i = 0; i < n->nnodes; i++)
+		if ((uint32_t)n->nodes[i]->cfg.node_id == id)
+			return n->nodes[i];
+	return NULL;
+}
+
+static int k_open(struct chan **out, const struct hafw_config *cfg, struct event_base *base,
+                  const struct chan_events *ev, void *arg)
+{
+	struct fnode *nd = node_of_cfg(cfg);
+
+	(void)base;
+	nd->ctl.ev = ev;
+	nd->ctl.arg = arg;
+	nd->ctl.open = true;
+	memset(nd->ctl.queued, 0, sizeof(nd->ctl.queued));
+	*out = (struct chan *)&nd->ctl;
+	return 0;
+}
+
+static void k_close(struct chan *ch)
+{
+	struct fctl *c = (struct fctl *)ch;
+	struct fnet *n = c->node->net;
+	int me = c->node->idx;
+
+	c->open = false;
+	for (int j = 0; j < n->nnodes; j++) {
+		/* the other side sees its connection go at the next delivery */
+		n->ctl_want[me][j] = n->ctl_want[j][me] = false;
+	}
+}
+
+static int k_peer_add(struct chan *ch, uint32_t id, const struct chan_addr *addr)
+{
+	struct fctl *c = (struct fctl *)ch;
+	struct fnode *o = node_of_id(c->node->net, id);
+
+	(void)addr;
+	if (!o)
+		return -EHOSTUNREACH;
+	c->node->net->ctl_want[c->node->idx][o->idx] = true;
+	c->node->net->ctl_want[o->idx][c->node->idx] = true;
+	return 0;
+}
+
+static void k_peer_del(struct chan *ch, uint32_t id)
+{
+	struct fctl *c = (struct fctl *)ch;
+	struct fnode *o = node_of_id(c->node->net, id);
+
+	if (o)
+		c->node->net->ctl_want[c->node->idx][o->idx] =
+		    c->node->net->ctl_want[o->idx][c->node->idx] = false;
+}
+
+static int k_send_peer(struct chan *ch, uint32_t id, const uint8_t *buf, size_t len)
+{
+	struct fctl *c = (struct fctl *)ch;
+	struct fnet *n = c->node->net;
+	struct fnode *o = node_of_id(n, id);
+
+	if (!o || !n->ctl_up[c->node->idx][o->idx])
+		return -ENOTCONN;
+	if (c->limit && c->queued[o->idx] >= c->limit) {
+		c->refused++;
+		return -ENOBUFS;
+	}
+	c->queued[o->idx] += len;
+	c->sent++;
+	enqueue(n, c->node->idx, o->idx, buf, len)->ctl = true;
+	return 0;
+}
+
+static int k_send_to(struct chan *ch, const struct chan_addr *to, const uint8_t *buf, size_t len)
+{
+	struct fctl *c = (struct fctl *)ch;
+	struct fnet *n = c->node->net;
+
+	if (to->len != 4 || to->ip[3] >= n->nnodes)
+		return -EHOSTUNREACH;
+	return k_send_peer(ch, (uint32_t)n->nodes[to->ip[3]]->cfg.node_id, buf, len);
+}
+
+static int k_send(struct chan *ch, const uint8_t *buf, size_t len)
+{
+	struct fctl *c = (struct fctl *)ch;
+	struct fnet *n = c->node->net;
+
+	for (int j = 0; j < n->nnodes; j++)
+		if (n->ctl_up[c->node->idx][j])
+			k_send_peer(ch, (uint32_t)n->nodes[j]->cfg.node_id, buf, len);
+	return 0;
+}
+
+static size_t k_max(struct chan *ch)
+{
+	(void)ch;
+	return HAFW_WIRE_HDR_LEN + 65535;
+}
+
+static size_t k_backlog(struct chan *ch)
+{
+	struct fctl *c = (struct fctl *)ch;
+	size_t b = 0;
+
+	for (int j = 0; j < FNET_MAX_NODES; j++)
+		b += c->queued[j];
+	return b;
+}
+
+static size_t k_peer_backlog(struct chan *ch, uint32_t id)
+{
+	struct fctl *c = (struct fctl *)ch;
+	struct fnode *o = node_of_id(c->node->net, id);
+
+	return o ? c->queued[o->idx] : 0;
+}
+
+static int k_stats(struct chan *ch, struct chan_stat *out, int max)
+{
+	struct fctl *c = (struct fctl *)ch;
+
+	if (max < 1)
+		return 0;
+	out[0] = (struct chan_stat){"messages_out", c->sent};
+	return 1;
+}
+
+const struct chan_ops fake_ctl_ops = {
+    .name = "fake-tcp",
+    .open = k_open,
+    .close = k_close,
+    .send = k_send,
+    .send_to = k_send_to,
+    .max_dgram = k_max,
+    .backlog = k_backlog,
+    .stats = k_stats,
+    .peer_add = k_peer_add,
+    .peer_del = k_peer_del,
+    .send_peer = k_send_peer,
+    .peer_backlog = k_peer_backlog,
+};
+
+void fnet_ctl_cut(struct fnet *n, struct fnode *a, struct fnode *b, bool cut)
+{
+	n->ctl_cut[a->idx][b->idx] = n->ctl_cut[b->idx][a->idx] = cut;
+}
+
+/* Bring control connections up or down as wanted, with their events. */
+static bool ctl_settle(struct fnet *n)
+{
+	bool changed = false;
+
+	for (int i = 0; i < n->nnodes; i++)
+		for (int j = 0; j < n->nnodes; j++) {
+			struct fnode *a = n->nodes[i], *b = n->nodes[j];
+			bool want = i != j && n->ctl_want[i][j] && !n->ctl_cut[i][j] && a->r &&
+			            a->ctl.open && b->r && b->ctl.open;
+
+			if (want == n->ctl_up[i][j])
+				continue;
+			n->ctl_up[i][j] = want;
+			changed = true;
+			if (!want)
+				a->ctl.queued[j] = 0;
+			if (a->r && a->ctl.open && a->ctl.ev) {
+				if (want && a->ctl.ev->peer_up)
+					a->ctl.ev->peer_up(a->ctl.arg, (uint32_t)b->cfg.node_id);
+				else if (!want && a->ctl.ev->peer_down)
+					a->ctl.ev->peer_down(a->ctl.arg, (uint32_t)b->cfg.node_id);
+			}
+		}
+	return changed;
+}
+
 static uint64_t clk_mono(void *arg)
 {
 	return ((struct fnet *)arg)->mono_ms;
@@ -525,6 +707,7 @@ struct fnode *fnode_new(struct fnet *n, int id)
 	nd->trk.exps = cache_new(0, 12);
 	nd->trk.dump_abort_after = -1;
 	nd->chan.node = nd;
+	nd->ctl.node = nd;
 	return nd;
 }
 
@@ -532,8 +715,8 @@ void fnode_start(struct fnode *nd)
 {
 	const char *what;
 
-	nd->r = repl_new(&nd->cfg, nd->net->base, &fake_tracker_ops, &fake_chan_ops, &nd->filter,
-	                 &nd->net->clock);
+	nd->r = repl_new(&nd->cfg, nd->net->base, &fake_tracker_ops, &fake_chan_ops, &fake_ctl_ops,
+	                 &nd->filter, &nd->net->clock);
 	if (!nd->r)
 		abort();
 	nd->r->seq = nd->seq0;
@@ -555,7 +738,7 @@ void fnet_advance(struct fnet *n, uint64_t ms)
 
 size_t fnet_deliver(struct fnet *n)
 {
-	size_t moved = 0;
+	size_t moved = ctl_settle(n) ? 1 : 0;
 
 	while (n->nq) {
 		size_t count = n->nq;
@@ -564,12 +747,21 @@ size_t fnet_deliver(struct fnet *n)
 		memcpy(batch, n->q, count * sizeof(*batch));
 		n->nq = 0;
 		for (size_t k = 0; k < count; k++) {
-			struct fdgram *d = &batch[n->reverse ? count - 1 - k : k];
+			struct fdgram *d = &batch[n->reverse && !batch[k].ctl ? count - 1 - k : k];
 			struct fnode *to = n->nodes[d->to];
-			int verdict = n->policy ? n->policy(n, d, n->policy_arg) : 0;
+			int verdict = n->policy && !d->ctl ? n->policy(n, d, n->policy_arg) : 0;
 			struct chan_addr from = {.len = 4, .ip = {10, 0, 0, (uint8_t)d->from}};
 
-			if (verdict == 1 || !to->r || !to->chan.open) {
+			if (d->ctl) {
+				struct fnode *fr = n->nodes[d->from];
+
+				if (fr->ctl.queued[d->to] >= d->len)
+					fr->ctl.queued[d->to] -= d->len;
+				if (n->ctl_up[d->from][d->to] && to->r && to->ctl.open) {
+					to->ctl.ev->recv(to->ctl.arg, d->buf, d->len, &from);
+					n->delivered++;
+				}
+			} else if (verdict == 1 || !to->r || !to->chan.open) {
 				n->dropped++;
 			} else {
 				for (int times = verdict == 2 ? 2 : 1; times; times--) {
@@ -596,7 +788,7 @@ static bool node_busy(struct fnode *nd)
 	    nd->trk.dumping || nd->trk.ngets || nd->trk.flush_pending)
 		return true;
 	for (int i = 0; i < r->npeers; i++)
-		if (r->peers[i]->sweeping)
+		if (r->peers[i]->sweeping || (r->peers[i]->btx && r->peers[i]->ctl_up))
 			return true;
 	return false;
 }

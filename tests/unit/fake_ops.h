@@ -82,6 +82,7 @@ struct fdgram {
 	int from, to;
 	uint8_t *buf;
 	size_t len;
+	bool ctl; /* a control-channel message: reliable, ordered, no policy */
 };
 
 /* What happens to a datagram about to be delivered: 0 deliver, 1 drop,
@@ -99,6 +100,21 @@ struct fchan {
 
 extern const struct chan_ops fake_chan_ops;
 
+/* The fake control channel: a connection per pair of nodes, up once either
+ * side added the other (peer_add), ordered and lossless; the test can cut a
+ * pair and limit what may wait for a peer (backpressure). */
+struct fctl {
+	struct fnode *node;
+	const struct chan_events *ev;
+	void *arg;
+	bool open;
+	size_t limit;                  /* bytes that may wait per peer (0: none) */
+	size_t queued[FNET_MAX_NODES]; /* bytes waiting for each peer */
+	uint64_t sent, refused;
+};
+
+extern const struct chan_ops fake_ctl_ops;
+
 struct fnode {
 	struct fnet *net;
 	int idx;
@@ -107,6 +123,7 @@ struct fnode {
 	struct repl *r;
 	struct ftrk trk;
 	struct fchan chan;
+	struct fctl ctl;
 	uint32_t seq0; /* first datagram number of the next start - 1 (0: default) */
 };
 
@@ -123,6 +140,10 @@ struct fnet {
 	uint64_t delivered, dropped;
 	/* deliver in reverse order of sending (reordering) */
 	bool reverse;
+	/* control connections: wanted, up, cut by the test, events due */
+	bool ctl_want[FNET_MAX_NODES][FNET_MAX_NODES];
+	bool ctl_up[FNET_MAX_NODES][FNET_MAX_NODES];
+	bool ctl_cut[FNET_MAX_NODES][FNET_MAX_NODES];
 };
 
 struct fnet *fnet_new(void);
@@ -147,6 +168,8 @@ bool fnet_run(struct fnet *n, unsigned max_ms);
 void fnet_pass(struct fnet *n, uint64_t ms);
 /* Drop everything in flight. */
 void fnet_discard(struct fnet *n);
+/* Cut (or mend) the control connection between two nodes. */
+void fnet_ctl_cut(struct fnet *n, struct fnode *a, struct fnode *b, bool cut);
 
 /* ---- helpers for tests ---- */
 

@@ -262,7 +262,7 @@ static void test_version_deltas(void **state)
 	one_byte_delta = frame_event_size(&fb, len, v[0] + 1);
 	assert_int_equal(one_byte_delta, frame_event_size(&fb, len, v[0]) + 2);
 	assert_true(frame_event_size(&fb, len, v[0] + 1000) <= one_byte_delta + 1);
-	assert_int_equal(frame_read(buf, fb.used, collect_version, &got, &(unsigned){0}),
+	assert_int_equal(frame_read(buf, fb.used, collect_version, &got, &(unsigned){0}, NULL),
 	                 (int)(sizeof(v) / sizeof(v[0])));
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		assert_true(got.v[i] == v[i]);

@@ -210,13 +210,17 @@ static void test_announce_storm(void **state)
 
 	(void)state;
 	add_flows(a, 0, 20000);
+	/* multicast announces (with a control channel peers pull bulks) */
+	a->cfg.sync_control = false;
 	fnode_start(a);
 	fnet_pass(n, 1000);
 	st = repl_get_stats(a->r);
 	uint64_t before = st->announces;
 
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 7; i++) {
 		late[i] = fnode_new(n, 10 + i);
+		late[i]->cfg.sync_control = false;
+	}
 	/* A's channel says its queue is long: the announce waits (as it does
 	 * for a real backlog), so every join below happens while it runs */
 	a->chan.backlog = 1000;

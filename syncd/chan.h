@@ -25,9 +25,12 @@ struct hafw_config;
 struct chan;
 
 /* A peer's network address as the channel saw it: len 4 (IPv4) or 16
- * (IPv6) bytes of ip, network order, and a UDP/TCP port in host order. */
+ * (IPv6) bytes of ip, network order, and a UDP/TCP port in host order.
+ * link: the sync link it belongs to (0 sync.interface, 1
+ * sync.backup_interface); channels leave it 0, the core sets it. */
 struct chan_addr {
 	uint8_t len;
+	uint8_t link;
 	uint8_t ip[16];
 	uint16_t port;
 };
@@ -48,8 +51,10 @@ struct chan_stat {
 
 struct chan_ops {
 	const char *name;
-	int (*open)(struct chan **c, const struct hafw_config *cfg, struct event_base *base,
-	            const struct chan_events *ev, void *arg);
+	/* link: which sync link (0 sync.interface, 1
+	 * sync.backup_interface); a control channel is opened once, link 0. */
+	int (*open)(struct chan **c, const struct hafw_config *cfg, int link,
+	            struct event_base *base, const struct chan_events *ev, void *arg);
 	void (*close)(struct chan *c);
 	/* To every peer. Returns 0 (sent or queued), or a negative errno when
 	 * the datagram was dropped (queue full: -ENOBUFS; counted). */

@@ -1,7 +1,6 @@
-/* UDP multicast on one interface, IPv4 or IPv6 group, and unicast to one
- * peer on the same socket. Path MTU discovery is forced on ("do"), so an
- * oversized datagram fails with EMSGSIZE instead of leaving as IP
- * fragments. Our own datagrams are not looped back.
+/* UDP multicast on one interface (one channel per sync link), IPv4 or IPv6 group, and unicast to
+ * one peer on the same socket. Path MTU discovery is forced on ("do"), so an oversized datagram
+ * fails with EMSGSIZE instead of leaving as IP fragments. Our own datagrams are not looped back.
  *
  * Sending never waits: a datagram the socket does not take at once goes
  * into a bounded FIFO that drains when the socket is writable again, and
@@ -488,16 +487,17 @@ static void mcast_close(struct chan *c)
 	free(c);
 }
 
-static int mcast_open(struct chan **out, const struct hafw_config *cfg, struct event_base *base,
-                      const struct chan_events *ev, void *arg)
+static int mcast_open(struct chan **out, const struct hafw_config *cfg, int link,
+                      struct event_base *base, const struct chan_events *ev, void *arg)
 {
+	const char *ifname = link ? cfg->sync_backup_if : cfg->sync_if;
 	struct chan *c;
 	struct in6_addr a6;
 	int ret, overhead, mtu;
 
 	*out = NULL;
 	if (!ev || !ev->recv || cfg->sync_send_queue < 1 || cfg->sync_port < 1 ||
-	    cfg->sync_port > 65535)
+	    cfg->sync_port > 65535 || link < 0 || link > 1 || !ifname[0])
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -522,14 +522,14 @@ static int mcast_open(struct chan **out, const struct hafw_config *cfg, struct e
 		ret = -errno;
 		goto err;
 	}
-	c->ifindex = if_nametoindex(cfg->sync_if);
+	c->ifindex = if_nametoindex(ifname);
 	if (!c->ifindex) {
 		ret = -ENODEV;
 		goto err;
 	}
 	/* only this link: a group joined elsewhere, or unicast arriving on
 	 * another interface, must not feed us */
-	ret = setopt(c->fd, SOL_SOCKET, SO_BINDTODEVICE, cfg->sync_if, strlen(cfg->sync_if));
+	ret = setopt(c->fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, strlen(ifname));
 	if (ret < 0)
 		goto err;
 	ret = set_buf(c->fd, SO_RCVBUFFORCE, SO_RCVBUF, cfg->sync_rcvbuf);
@@ -543,7 +543,7 @@ static int mcast_open(struct chan **out, const struct hafw_config *cfg, struct e
 		ret = overhead;
 		goto err;
 	}
-	mtu = cfg->sync_mtu ? cfg->sync_mtu : iface_mtu(c->fd, cfg->sync_if);
+	mtu = cfg->sync_mtu ? cfg->sync_mtu : iface_mtu(c->fd, ifname);
 	if (mtu < 0) {
 		ret = mtu;
 		goto err;

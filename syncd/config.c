@@ -32,6 +32,7 @@ static const struct opt opts[] = {
     {"tracker.netlink_buffer_max", O_INT, OFF(nl_rcvbuf_max), 0, 65536, 1 << 30, false},
     {"tracker.commit_batch", O_INT, OFF(commit_batch), 0, 1, 100000, false},
     {"sync.interface", O_STR, OFF(sync_if), SZ(sync_if), 1, 0, true},
+    {"sync.backup_interface", O_STR, OFF(sync_backup_if), SZ(sync_backup_if), 1, 0, false},
     {"sync.group", O_STR, OFF(sync_group), SZ(sync_group), 1, 0, true},
     {"sync.port", O_INT, OFF(sync_port), 0, 1, 65535, false},
     {"sync.mtu", O_INT, OFF(sync_mtu), 0, 0, 65535, false},
@@ -235,13 +236,30 @@ static void check_unknown(config_t *cfg, const char *file, struct errbuf *e)
 	}
 }
 
-/* One entry of "peers": { id = N; name = "..."; address = "..."; } */
+/* An address of a peers entry; false (error added) when it is none. */
+static bool peer_addr(const char *s, uint8_t *len, uint8_t *out, int idx, const char *key,
+                      const char *file, int line, struct errbuf *e)
+{
+	if (inet_pton(AF_INET, s, out) == 1) {
+		*len = 4;
+	} else if (inet_pton(AF_INET6, s, out) == 1) {
+		*len = 16;
+	} else {
+		add_err(e, file, line, "peers entry %d: %s \"%s\" is not an IPv4 or IPv6 address",
+		        idx, key, s);
+		return false;
+	}
+	return true;
+}
+
+/* One entry of "peers": { id = N; name = "..."; address = "...";
+ * backup_address = "..."; } */
 static void load_peer(config_setting_t *g, int idx, struct hafw_config *c, const char *file,
                       struct errbuf *e)
 {
 	struct hafw_config_peer *p = &c->peers[c->n_peers];
 	int line = config_setting_source_line(g);
-	const char *name = NULL, *addr = NULL;
+	const char *name = NULL, *addr = NULL, *baddr = NULL;
 	long long id = 0;
 	bool ok = true;
 
@@ -264,7 +282,11 @@ static void load_peer(config_setting_t *g, int idx, struct hafw_config *c, const
 			name = config_setting_get_string(s);
 		} else if (!strcmp(k, "address") && config_setting_type(s) == CONFIG_TYPE_STRING) {
 			addr = config_setting_get_string(s);
-		} else if (!strcmp(k, "id") || !strcmp(k, "name") || !strcmp(k, "address")) {
+		} else if (!strcmp(k, "backup_address") &&
+		           config_setting_type(s) == CONFIG_TYPE_STRING) {
+			baddr = config_setting_get_string(s);
+		} else if (!strcmp(k, "id") || !strcmp(k, "name") || !strcmp(k, "address") ||
+		           !strcmp(k, "backup_address")) {
 			add_err(e, file, sl, "peers entry %d: '%s' must be %s, not %s", idx, k,
 			        strcmp(k, "id") ? "a string" : "an integer",
 			        type_name(config_setting_type(s)));
@@ -283,18 +305,11 @@ static void load_peer(config_setting_t *g, int idx, struct hafw_config *c, const
 		        idx, sizeof(p->name) - 1);
 		ok = false;
 	}
-	if (addr) {
-		if (inet_pton(AF_INET, addr, p->addr) == 1) {
-			p->addr_len = 4;
-		} else if (inet_pton(AF_INET6, addr, p->addr) == 1) {
-			p->addr_len = 16;
-		} else {
-			add_err(e, file, line,
-			        "peers entry %d: address \"%s\" is not an IPv4 or IPv6 address",
-			        idx, addr);
-			ok = false;
-		}
-	}
+	if (addr && !peer_addr(addr, &p->addr_len, p->addr, idx, "address", file, line, e))
+		ok = false;
+	if (baddr && !peer_addr(baddr, &p->backup_addr_len, p->backup_addr, idx, "backup_address",
+	                        file, line, e))
+		ok = false;
 	for (int i = 0; ok && i < c->n_peers; i++) {
 		if (c->peers[i].id == id) {
 			add_err(e, file, line, "peers entry %d: id %lld is listed twice", idx, id);
@@ -494,6 +509,27 @@ static void check_semantics(config_t *cfg, struct hafw_config *c, const char *fi
 		s = config_lookup(cfg, "peers");
 		add_err(e, file_of(s, file), s ? config_setting_source_line(s) : 0,
 		        "peers entry %d has this node's own id %d", i + 1, c->node_id);
+	}
+	if (c->sync_backup_if[0] && !strcmp(c->sync_backup_if, c->sync_if)) {
+		s = config_lookup(cfg, "sync.backup_interface");
+		add_err(e, file_of(s, file), s ? config_setting_source_line(s) : 0,
+		        "sync.backup_interface must be another interface than sync.interface (%s)",
+		        c->sync_if);
+	}
+	for (int i = 0; i < c->n_peers; i++) {
+		const struct hafw_config_peer *p = &c->peers[i];
+		const char *why = NULL;
+
+		if (p->backup_addr_len && !c->sync_backup_if[0])
+			why = "has a backup_address but sync.backup_interface is not set";
+		else if (c->sync_backup_if[0] && p->addr_len && !p->backup_addr_len)
+			why = "has an address but no backup_address (datagrams on the backup link "
+			      "would be refused)";
+		if (!why)
+			continue;
+		s = config_lookup(cfg, "peers");
+		add_err(e, file_of(s, file), s ? config_setting_source_line(s) : 0,
+		        "peers entry %d (id %d) %s", i + 1, p->id, why);
 	}
 	if (c->n_peers > c->sync_max_peers) {
 		s = config_lookup(cfg, "peers");

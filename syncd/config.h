@@ -19,6 +19,8 @@ struct hafw_config_peer {
 	char name[64];
 	uint8_t addr_len; /* 0: any address; 4 or 16 */
 	uint8_t addr[16];
+	uint8_t backup_addr_len; /* its address on the backup link */
+	uint8_t backup_addr[16];
 };
 
 struct hafw_config {
@@ -30,6 +32,7 @@ struct hafw_config {
 	int nl_rcvbuf_max;
 	int commit_batch;
 	char sync_if[IF_NAMESIZE];
+	char sync_backup_if[IF_NAMESIZE]; /* "": no second link */
 	char sync_group[64];
 	int sync_port;
 	int sync_mtu;

@@ -29,7 +29,7 @@
 struct reader {
 	struct filter_net *out;
 	unsigned max, n;
-	unsigned sync_index; /* 0: no sync interface */
+	unsigned sync_index[2]; /* the sync links; 0: none */
 	unsigned msgs, max_msgs;
 	int err;
 };
@@ -121,7 +121,8 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	if (!a || mnl_attr_get_payload_len(a) != alen)
 		return MNL_CB_OK;
 	ret = add(rd, ifa->ifa_family, mnl_attr_get_payload(a), alen * 8);
-	if (!ret && rd->sync_index && ifa->ifa_index == rd->sync_index &&
+	if (!ret && ifa->ifa_index &&
+	    (ifa->ifa_index == rd->sync_index[0] || ifa->ifa_index == rd->sync_index[1]) &&
 	    ifa->ifa_prefixlen <= alen * 8)
 		ret = add(rd, ifa->ifa_family, mnl_attr_get_payload(a), ifa->ifa_prefixlen);
 	if (ret) {
@@ -185,7 +186,8 @@ out:
 	return ret;
 }
 
-int localaddr_read(const char *sync_ifname, struct filter_net *out, unsigned max, unsigned *n)
+int localaddr_read(const char *sync_ifname, const char *backup_ifname, struct filter_net *out,
+                   unsigned max, unsigned *n)
 {
 	struct reader rd;
 	uint8_t *buf;
@@ -202,7 +204,9 @@ int localaddr_read(const char *sync_ifname, struct filter_net *out, unsigned max
 		/* resolved each time: the sync interface may have been
 		 * recreated with another index since the last read */
 		if (sync_ifname && *sync_ifname)
-			rd.sync_index = if_nametoindex(sync_ifname);
+			rd.sync_index[0] = if_nametoindex(sync_ifname);
+		if (backup_ifname && *backup_ifname)
+			rd.sync_index[1] = if_nametoindex(backup_ifname);
 		/* bounded work: a dump four times the room is refused, not
 		 * walked to its end (only one address repeated on many
 		 * interfaces could still fit) */
@@ -223,7 +227,7 @@ struct localaddr_watch {
 	struct event *ev_read, *ev_reread;
 	bool armed;
 	unsigned armed_ms;
-	char ifname[IF_NAMESIZE];
+	char ifname[IF_NAMESIZE], backup_ifname[IF_NAMESIZE];
 	localaddr_changed_fn changed;
 	void *arg;
 	uint8_t rxbuf[EV_BUF];
@@ -257,7 +261,7 @@ static void on_reread(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	w->armed = false;
 	w->rereads++;
-	ret = localaddr_read(w->ifname, w->next, FILTER_MAX_LOCAL, &n);
+	ret = localaddr_read(w->ifname, w->backup_ifname, w->next, FILTER_MAX_LOCAL, &n);
 	if (ret < 0) {
 		w->read_errors++;
 		hafw_log_rl(&w->rl, LOG_ERR, "local addresses: reading them: %s%s", strerror(-ret),
@@ -327,19 +331,23 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 int localaddr_watch_open(struct localaddr_watch **wp, struct event_base *base,
-                         const char *sync_ifname, localaddr_changed_fn changed, void *arg)
+                         const char *sync_ifname, const char *backup_ifname,
+                         localaddr_changed_fn changed, void *arg)
 {
 	struct localaddr_watch *w;
 	int ret;
 
 	*wp = NULL;
-	if (!base || !changed || (sync_ifname && strlen(sync_ifname) >= IF_NAMESIZE))
+	if (!base || !changed || (sync_ifname && strlen(sync_ifname) >= IF_NAMESIZE) ||
+	    (backup_ifname && strlen(backup_ifname) >= IF_NAMESIZE))
 		return -EINVAL;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	if (sync_ifname)
 		strcpy(w->ifname, sync_ifname);
+	if (backup_ifname)
+		strcpy(w->backup_ifname, backup_ifname);
 	w->changed = changed;
 	w->arg = arg;
 	w->rl = (struct hafw_ratelimit)HAFW_RATELIMIT_INIT(10, 5);
@@ -361,7 +369,7 @@ int localaddr_watch_open(struct localaddr_watch **wp, struct event_base *base,
 		ret = -ENOMEM;
 		goto err;
 	}
-	ret = localaddr_read(w->ifname, w->cur, FILTER_MAX_LOCAL, &w->ncur);
+	ret = localaddr_read(w->ifname, w->backup_ifname, w->cur, FILTER_MAX_LOCAL, &w->ncur);
 	if (ret < 0)
 		goto err;
 	*wp = w;

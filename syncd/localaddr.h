@@ -19,11 +19,13 @@
 struct event_base;
 struct localaddr_watch;
 
-/* Reads the current set into out[0..*n). sync_ifname may be NULL or name
- * an interface that does not exist (then no subnet is added). Returns 0,
- * -ENOSPC when the set has more than max networks, -EINVAL for bad
- * arguments, or the netlink error. */
-int localaddr_read(const char *sync_ifname, struct filter_net *out, unsigned max, unsigned *n);
+/* Reads the current set into out[0..*n). sync_ifname and backup_ifname
+ * (the sync links) may be NULL or name an interface that does not exist
+ * (then no subnet is added for it). Returns 0, -ENOSPC when the set has
+ * more than max networks, -EINVAL for bad arguments, or the netlink
+ * error. */
+int localaddr_read(const char *sync_ifname, const char *backup_ifname, struct filter_net *out,
+                   unsigned max, unsigned *n);
 
 /* The set after a change; nets stays valid until the next call or close. */
 typedef void (*localaddr_changed_fn)(void *arg, const struct filter_net *nets, unsigned n);
@@ -34,7 +36,8 @@ typedef void (*localaddr_changed_fn)(void *arg, const struct filter_net *nets, u
  * differs from the last one reported. changed() may close the watcher
  * except from the call inside open. Returns 0 or a negative errno. */
 int localaddr_watch_open(struct localaddr_watch **w, struct event_base *base,
-                         const char *sync_ifname, localaddr_changed_fn changed, void *arg);
+                         const char *sync_ifname, const char *backup_ifname,
+                         localaddr_changed_fn changed, void *arg);
 void localaddr_watch_close(struct localaddr_watch *w);
 
 struct localaddr_stat {

@@ -53,9 +53,11 @@ void repl_tick(struct repl *r)
 
 	if (now >= r->next_hb_ms) {
 		repl_send_heartbeat(r);
+		repl_links_probe(r);
 		r->next_hb_ms = now + (uint64_t)r->cfg->sync_heartbeat_ms;
 	}
 	repl_peers_tick(r);
+	repl_links_tick(r);
 	repl_txq_tick(r);
 	repl_dump_retry(r);
 	if (r->isweeping)
@@ -164,7 +166,12 @@ int repl_tracker_stats(struct repl *r, struct tracker_stat *out, int max)
 
 int repl_chan_stats(struct repl *r, struct chan_stat *out, int max)
 {
-	return r->chan ? r->cops->stats(r->chan, out, max) : 0;
+	return repl_link_stats(r, 0, out, max);
+}
+
+int repl_control_stats(struct repl *r, struct chan_stat *out, int max)
+{
+	return r->cchan && r->ccops->stats ? r->ccops->stats(r->cchan, out, max) : 0;
 }
 
 struct repl *repl_new(const struct hafw_config *cfg, struct event_base *base,
@@ -215,11 +222,9 @@ int repl_start(struct repl *r, const char **what)
 	size_t cap;
 	int ret;
 
-	*what = "channel";
-	ret = r->cops->open(&r->chan, r->cfg, r->base, &repl_chan_cb, r);
+	ret = repl_links_open(r, what);
 	if (ret < 0)
 		return ret;
-	r->max_dgram = r->cops->max_dgram(r->chan);
 	if (r->max_dgram > HAFW_WIRE_MAX_DGRAM)
 		r->max_dgram = HAFW_WIRE_MAX_DGRAM;
 	r->txbuf = malloc(r->max_dgram);
@@ -229,7 +234,7 @@ int repl_start(struct repl *r, const char **what)
 	frame_init(&r->fb, r->txbuf + HAFW_WIRE_HDR_LEN, r->max_dgram - HAFW_WIRE_HDR_LEN);
 	if (r->ccops) {
 		*what = "control channel";
-		ret = r->ccops->open(&r->cchan, r->cfg, r->base, &repl_ctl_cb, r);
+		ret = r->ccops->open(&r->cchan, r->cfg, 0, r->base, &repl_ctl_cb, r);
 		if (ret < 0)
 			return ret;
 	}
@@ -259,8 +264,7 @@ void repl_free(struct repl *r)
 	repl_commit_free(r);
 	if (r->trk)
 		r->tops->close(r->trk);
-	if (r->chan)
-		r->cops->close(r->chan);
+	repl_links_close(r);
 	if (r->cchan)
 		r->ccops->close(r->cchan);
 	repl_peers_free(r);

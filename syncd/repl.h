@@ -55,15 +55,21 @@ struct repl_peer_stats {
 	uint64_t unknown_types;   /* message types of a later minor version: skipped */
 	uint64_t version_refused; /* another major version: connection refused */
 	uint64_t bad_nacks;
+	uint64_t probes; /* on a link that is not its active one */
 	uint64_t nomem;
 };
+
+/* sync.interface and sync.backup_interface */
+#define REPL_MAX_LINKS 2
 
 struct repl_peer {
 	uint32_t id;
 	char name[64];
-	bool configured;           /* listed in "peers": never expires */
-	struct chan_addr cfg_addr; /* len 0: any source */
-	struct chan_addr addr;     /* where its datagrams come from */
+	bool configured;            /* listed in "peers": never expires */
+	struct chan_addr cfg_addr;  /* len 0: any source */
+	struct chan_addr cfg_addr2; /* on the backup link */
+	struct chan_addr addr;      /* where its datagrams come from (and on which link) */
+	uint64_t link_seen_ms[REPL_MAX_LINKS]; /* last heard on each sync link */
 	bool up;
 	enum repl_role role;
 	uint32_t epoch;
@@ -88,6 +94,7 @@ struct repl_peer {
 	uint64_t nack_ms; /* our last NACK to it */
 	/* the control connection (repl_bulk.c) */
 	bool ctl_added, ctl_up, hello_sent;
+	struct chan_addr ctl_addr; /* the connection goes there */
 	uint32_t caps, proto_minor;
 	struct bulk_tx *btx; /* a bulk we send it */
 	uint64_t bulk_rx_id, bulk_rx_entries, bulk_rx_frames, bulk_rx_ms, bulk_req_ms;
@@ -120,6 +127,7 @@ struct repl_stats {
 	uint64_t nack_ignored;
 	uint64_t nacks_received, nacks_refused, retransmits, ring_misses;
 	uint64_t coalesced; /* events merged into a later one before sending */
+	uint64_t link_switches;
 	uint64_t control_msgs, bulk_requests, bulks_sent, bulk_entries_sent;
 	uint64_t unprotected_gone; /* flows destroyed before sync.delay_ms: never sent */
 	uint64_t events_received, heartbeats_received;
@@ -212,7 +220,16 @@ bool repl_dumping(const struct repl *r);
 /* New flows not sent yet because they are younger than sync.delay_ms. */
 size_t repl_txq_delayed_count(const struct repl *r);
 int repl_tracker_stats(struct repl *r, struct tracker_stat *out, int max);
-int repl_chan_stats(struct repl *r, struct chan_stat *out, int max);
+int repl_chan_stats(struct repl *r, struct chan_stat *out, int max); /* the first link's */
+int repl_control_stats(struct repl *r, struct chan_stat *out, int max);
+/* Sync links (repl_link.c): how many, which one carries our datagrams,
+ * its interface, whether every peer that is up was heard on it lately,
+ * and its channel's counters. */
+int repl_nlinks(const struct repl *r);
+int repl_active_link(const struct repl *r);
+const char *repl_link_name(const struct repl *r, int link);
+bool repl_link_healthy(const struct repl *r, int link);
+int repl_link_stats(struct repl *r, int link, struct chan_stat *out, int max);
 uint64_t repl_now_ms(const struct repl *r);
 /* Monotonic clock of the process, for callers without a repl. */
 uint64_t repl_mono_ms(void);

@@ -539,8 +539,17 @@ void repl_bulk_tick(struct repl *r, struct repl_peer *p)
 
 	if (!have_ctl(r))
 		return;
-	if (!p->ctl_added && p->addr.len && r->ccops->peer_add(r->cchan, p->id, &p->addr) == 0)
+	/* the peer moved to another sync link: so does the connection */
+	if (p->ctl_added &&
+	    (p->ctl_addr.len != p->addr.len || memcmp(p->ctl_addr.ip, p->addr.ip, p->addr.len))) {
+		r->ccops->peer_del(r->cchan, p->id);
+		p->ctl_added = false;
+		on_ctl_down(r, p->id);
+	}
+	if (!p->ctl_added && p->addr.len && r->ccops->peer_add(r->cchan, p->id, &p->addr) == 0) {
 		p->ctl_added = true;
+		p->ctl_addr = p->addr;
+	}
 	if (!p->ctl_up || !p->sweep_pending || p->sweeping)
 		return;
 	if (p->bulk_rx_active ? now - p->bulk_rx_ms > BULK_STALL_MS

@@ -24,13 +24,25 @@ struct repl_commit;
 #define HAFW_PROTO_VERSION (HAFW_WIRE_VERSION << 8 | 1)
 #define HAFW_CAP_BULK      1u
 
+struct repl_link {
+	struct repl *r;
+	int idx;
+	const char *name; /* the interface */
+	struct chan *chan;
+	bool healthy;
+	uint64_t healthy_since_ms, switched_ms;
+	uint64_t dgrams, probes_sent, send_errors;
+};
+
 struct repl {
 	const struct hafw_config *cfg;
 	struct event_base *base;
 	const struct tracker_ops *tops;
 	struct tracker *trk;
 	const struct chan_ops *cops;
-	struct chan *chan;
+	struct repl_link links[REPL_MAX_LINKS];
+	int nlinks, active;
+	struct chan *chan;            /* the active link's */
 	const struct chan_ops *ccops; /* control channel, or NULL */
 	struct chan *cchan;
 	struct event *bulk_ev; /* a bulk waits for room on a connection */
@@ -157,7 +169,16 @@ void repl_send_flow_destroy(struct repl *r, const struct hafw_tuple *key, uint16
 void repl_send_exp_destroy(struct repl *r, const struct cache_entry *e, uint64_t version);
 
 /* repl_rx.c */
-extern const struct chan_events repl_chan_cb;
+/* A datagram from a data channel; from->link says which link. */
+void repl_rx_dgram(struct repl *r, const uint8_t *buf, size_t len, const struct chan_addr *from);
+
+/* repl_link.c */
+int repl_links_open(struct repl *r, const char **what);
+void repl_links_close(struct repl *r);
+void repl_links_probe(struct repl *r);
+void repl_links_tick(struct repl *r);
+/* Unicast to a peer's address, on the link the address belongs to. */
+int repl_send_to(struct repl *r, const struct chan_addr *to, const uint8_t *buf, size_t len);
 
 /* repl_peer.c */
 int repl_peers_init(struct repl *r);

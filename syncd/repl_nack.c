@@ -67,8 +67,7 @@ static void send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
 	h.epoch = r->epoch;
 	h.seq = 0; /* not part of our numbered stream (it goes to one peer) */
 	hafw_wire_hdr_write(&h, buf);
-	if (!r->cops->send_to ||
-	    r->cops->send_to(r->chan, &p->addr, buf, HAFW_WIRE_HDR_LEN + len) < 0)
+	if (!r->cops->send_to || repl_send_to(r, &p->addr, buf, HAFW_WIRE_HDR_LEN + len) < 0)
 		r->st.send_errors++;
 }
 
@@ -223,7 +222,7 @@ static void answer_nack(struct repl *r, struct repl_peer *p, const Hafw__Nack *n
 			const uint8_t *d = rtxring_get(r->ring, s, &len);
 
 			if (d) {
-				if (r->cops->send_to(r->chan, from, d, len) < 0)
+				if (repl_send_to(r, from, d, len) < 0)
 					r->st.send_errors++;
 				r->st.retransmits++;
 				sent++;

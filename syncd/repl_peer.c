@@ -88,6 +88,9 @@ int repl_peers_init(struct repl *r)
 		snprintf(p->name, sizeof(p->name), "%s", c->peers[i].name);
 		p->cfg_addr.len = c->peers[i].addr_len;
 		memcpy(p->cfg_addr.ip, c->peers[i].addr, sizeof(p->cfg_addr.ip));
+		p->cfg_addr2.len = c->peers[i].backup_addr_len;
+		p->cfg_addr2.link = 1;
+		memcpy(p->cfg_addr2.ip, c->peers[i].backup_addr, sizeof(p->cfg_addr2.ip));
 	}
 	return 0;
 }
@@ -161,7 +164,10 @@ struct repl_peer *repl_peer_admit(struct repl *r, uint32_t id, const struct chan
 	int victim = -1;
 
 	if (p) {
-		if (p->cfg_addr.len && from && !same_ip(&p->cfg_addr, from)) {
+		/* either of its addresses: the control connection may run
+		 * over either link */
+		if (p->cfg_addr.len && from && !same_ip(&p->cfg_addr, from) &&
+		    !(p->cfg_addr2.len && same_ip(&p->cfg_addr2, from))) {
 			r->st.peers_refused_source++;
 			hafw_log_rl(
 			    &rl_admit, LOG_WARNING,

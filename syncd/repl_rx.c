@@ -342,9 +342,8 @@ static const rx_fn rx_table[HAFW_MSG_MAX + 1] = {
     [HAFW_MSG_HEARTBEAT] = rx_heartbeat,
 };
 
-static void on_dgram(void *arg, const uint8_t *buf, size_t len, const struct chan_addr *from)
+void repl_rx_dgram(struct repl *r, const uint8_t *buf, size_t len, const struct chan_addr *from)
 {
-	struct repl *r = arg;
 	struct hafw_wire_hdr h;
 	enum hafw_wire_err err = hafw_wire_hdr_parse(buf, len, &h);
 	struct repl_peer *p;
@@ -368,6 +367,13 @@ static void on_dgram(void *arg, const uint8_t *buf, size_t len, const struct cha
 	now = repl_now_ms(r);
 	if (!check_epoch(r, p, &h, now))
 		return;
+	p->link_seen_ms[from->link < REPL_MAX_LINKS ? from->link : 0] = now;
+	if (h.type == HAFW_MSG_PROBE) {
+		/* alive on that link; its address there is not where it sends */
+		p->st.probes++;
+		repl_peer_seen(r, p, NULL);
+		return;
+	}
 	if (h.type == HAFW_MSG_NACK) {
 		/* to us alone, outside the numbered stream */
 		repl_peer_seen(r, p, from);
@@ -385,26 +391,3 @@ static void on_dgram(void *arg, const uint8_t *buf, size_t len, const struct cha
 		p->st.unknown_types++; /* a later minor version's, or misplaced */
 	repl_nack_maybe(r, p);
 }
-
-static void on_peer_up(void *arg, uint32_t id)
-{
-	struct repl *r = arg;
-
-	if (repl_peer_by_id(r, id))
-		repl_start_announce(r);
-}
-
-static void on_peer_down(void *arg, uint32_t id)
-{
-	struct repl *r = arg;
-	struct repl_peer *p = repl_peer_by_id(r, id);
-
-	if (p)
-		repl_peer_set_down(r, p);
-}
-
-const struct chan_events repl_chan_cb = {
-    .recv = on_dgram,
-    .peer_up = on_peer_up,
-    .peer_down = on_peer_down,
-};

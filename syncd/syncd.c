@@ -163,7 +163,8 @@ int main(int argc, char **argv)
 	/* before the first dump, so the node's own flows are filtered from
 	 * the start */
 	if (cfg.ignore_local) {
-		ret = localaddr_watch_open(&local, base, cfg.sync_if, on_local_addrs, repl);
+		ret = localaddr_watch_open(&local, base, cfg.sync_if, cfg.sync_backup_if,
+		                           on_local_addrs, repl);
 		if (ret < 0) {
 			hafw_log(LOG_ERR, "following the local addresses: %s", strerror(-ret));
 			goto out;
@@ -193,9 +194,11 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		if (sigs[i])
 			evsignal_add(sigs[i], NULL);
-	hafw_log(LOG_NOTICE, "node %d (%s) running: epoch %u, tracker %s, sync %s on %s port %d%s",
+	hafw_log(LOG_NOTICE,
+	         "node %d (%s) running: epoch %u, tracker %s, sync %s on %s%s%s port %d%s",
 	         cfg.node_id, cfg.node_name, repl_epoch(repl), cfg.tracker_type, cfg.sync_group,
-	         cfg.sync_if, cfg.sync_port, cfg.n_peers ? ", peers from the config" : "");
+	         cfg.sync_if, cfg.sync_backup_if[0] ? " and " : "", cfg.sync_backup_if,
+	         cfg.sync_port, cfg.n_peers ? ", peers from the config" : "");
 	event_base_dispatch(base);
 	rc = 0;
 out:

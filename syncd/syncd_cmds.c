@@ -78,6 +78,19 @@ static struct json_object *cmd_status(void *arg, struct json_object *req, struct
 	ADD(node, "epoch", I64(repl_epoch(s->repl)));
 	ADD(node, "tracker", json_object_new_string(s->cfg->tracker_type));
 	ADD(node, "sync_interface", json_object_new_string(s->cfg->sync_if));
+	{
+		struct json_object *links = json_object_new_array();
+
+		for (int i = 0; i < repl_nlinks(s->repl); i++) {
+			struct json_object *l = json_object_new_object();
+
+			ADD(l, "interface", json_object_new_string(repl_link_name(s->repl, i)));
+			ADD(l, "active", json_object_new_boolean(i == repl_active_link(s->repl)));
+			ADD(l, "healthy", json_object_new_boolean(repl_link_healthy(s->repl, i)));
+			json_object_array_add(links, l);
+		}
+		ADD(node, "sync_links", links);
+	}
 	ADD(node, "sync_group", json_object_new_string(s->cfg->sync_group));
 	ADD(node, "uptime_s", I64((now - s->started_ms) / 1000));
 	ADD(node, "committing", json_object_new_boolean(repl_committing(s->repl)));
@@ -104,9 +117,14 @@ static struct json_object *cmd_peers(void *arg, struct json_object *req, struct 
 	(void)req;
 	(void)cr;
 	for (int i = 0; i < repl_npeers(s->repl); i++) {
-		struct json_object *po = peer_json(repl_peer_at(s->repl, i), now);
+		struct repl_peer *p = repl_peer_at(s->repl, i);
+		struct json_object *po = peer_json(p, now);
 
-		ADD(po, "link", json_object_new_string(s->cfg->sync_if));
+		/* where its numbered datagrams arrive */
+		ADD(po, "link",
+		    json_object_new_string(p->addr.len ? repl_link_name(s->repl, p->addr.link)
+		                                       : ""));
+		ADD(po, "control_connected", json_object_new_boolean(p->ctl_up));
 		json_object_array_add(peers, po);
 	}
 	ADD(o, "peers", peers);
@@ -209,6 +227,11 @@ static void repl_counters(struct json_object *rp, const struct repl_stats *st)
 	STAT(rp, st, ring_misses);
 	STAT(rp, st, coalesced);
 	STAT(rp, st, unprotected_gone);
+	STAT(rp, st, control_msgs);
+	STAT(rp, st, bulk_requests);
+	STAT(rp, st, bulks_sent);
+	STAT(rp, st, bulk_entries_sent);
+	STAT(rp, st, link_switches);
 	STAT(rp, st, events_received);
 	STAT(rp, st, heartbeats_received);
 	STAT(rp, st, dumps);
@@ -275,6 +298,15 @@ static void peer_counters(struct json_object *rp, struct repl *r)
 	STAT(rp, &t, late_heartbeats);
 	STAT(rp, &t, resyncs_requested);
 	STAT(rp, &t, bad_nacks);
+	STAT(rp, &t, bulks_requested);
+	STAT(rp, &t, bulks_received);
+	STAT(rp, &t, bulks_resumed);
+	STAT(rp, &t, bulks_stalled);
+	STAT(rp, &t, bad_control);
+	STAT(rp, &t, unknown_fields);
+	STAT(rp, &t, unknown_types);
+	STAT(rp, &t, version_refused);
+	STAT(rp, &t, probes);
 	STAT(rp, &t, nomem);
 }
 
@@ -304,6 +336,22 @@ static struct json_object *cmd_stats(void *arg, struct json_object *req, struct 
 	n = repl_chan_stats(s->repl, chs, 32);
 	for (int i = 0; i < n; i++)
 		ADD(ch, chs[i].name, I64(chs[i].value));
+	if (repl_nlinks(s->repl) > 1) {
+		struct json_object *bc = json_object_new_object();
+
+		n = repl_link_stats(s->repl, 1, chs, 32);
+		for (int i = 0; i < n; i++)
+			ADD(bc, chs[i].name, I64(chs[i].value));
+		ADD(o, "backup_channel", bc);
+	}
+	n = repl_control_stats(s->repl, chs, 32);
+	if (n > 0) {
+		struct json_object *cc = json_object_new_object();
+
+		for (int i = 0; i < n; i++)
+			ADD(cc, chs[i].name, I64(chs[i].value));
+		ADD(o, "control_channel", cc);
+	}
 	ctl_get_stats(s->ctl, &ctls);
 	ADD(cs, "accepted", I64(ctls.accepted));
 	ADD(cs, "refused", I64(ctls.refused));

@@ -27,7 +27,10 @@ enum hafw_msg_type {
 	HAFW_MSG_BULK_BEGIN = 6, /* payload: BulkBegin */
 	HAFW_MSG_BULK = 7,       /* payload: Frame, entries of a bulk */
 	HAFW_MSG_BULK_END = 8,   /* payload: BulkEnd */
-	HAFW_MSG_MAX = 8,
+	/* data channel again: "still here" on a sync link that is not the
+	 * sender's active one (no payload, not numbered) */
+	HAFW_MSG_PROBE = 9,
+	HAFW_MSG_MAX = 9,
 	/* a type above HAFW_MSG_MAX is one a later minor version added: the
 	 * header parser lets it through, the receiver counts and skips it */
 };

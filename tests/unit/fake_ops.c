@@ -382,19 +382,23 @@ static struct fdgram *enqueue(struct fnet *n, int from, int to, const uint8_t *b
 	d->buf = malloc(len ? len : 1);
 	memcpy(d->buf, buf, len);
 	d->ctl = false;
+	d->link = 0;
 	return d;
 }
 
-static int c_open(struct chan **out, const struct hafw_config *cfg, struct event_base *base,
-                  const struct chan_events *ev, void *arg)
+static int c_open(struct chan **out, const struct hafw_config *cfg, int link,
+                  struct event_base *base, const struct chan_events *ev, void *arg)
 {
 	struct fnode *nd = node_of_cfg(cfg);
+	struct fchan *c = link ? &nd->bchan : &nd->chan;
 
 	(void)base;
-	nd->chan.ev = ev;
-	nd->chan.arg = arg;
-	nd->chan.open = true;
-	*out = (struct chan *)&nd->chan;
+	c->node = nd;
+	c->link = link;
+	c->ev = ev;
+	c->arg = arg;
+	c->open = true;
+	*out = (struct chan *)c;
 	return 0;
 }
 
@@ -411,7 +415,7 @@ static int c_send(struct chan *ch, const uint8_t *buf, size_t len)
 	c->sent++;
 	for (int i = 0; i < n->nnodes; i++)
 		if (i != c->node->idx)
-			enqueue(n, c->node->idx, i, buf, len);
+			enqueue(n, c->node->idx, i, buf, len)->link = c->link;
 	return 0;
 }
 
@@ -423,7 +427,7 @@ static int c_send_to(struct chan *ch, const struct chan_addr *to, const uint8_t 
 	c->sent_to++;
 	if (to->len != 4 || to->ip[3] >= n->nnodes)
 		return -EHOSTUNREACH;
-	enqueue(n, c->node->idx, to->ip[3], buf, len);
+	enqueue(n, c->node->idx, to->ip[3], buf, len)->link = c->link;
 	return 0;
 }
 
@@ -469,12 +473,13 @@ static struct fnode *node_of_id(struct fnet *n, uint32_t id)
 	return NULL;
 }
 
-static int k_open(struct chan **out, const struct hafw_config *cfg, struct event_base *base,
-                  const struct chan_events *ev, void *arg)
+static int k_open(struct chan **out, const struct hafw_config *cfg, int link,
+                  struct event_base *base, const struct chan_events *ev, void *arg)
 {
 	struct fnode *nd = node_of_cfg(cfg);
 
 	(void)base;
+	(void)link;
 	nd->ctl.ev = ev;
 	nd->ctl.arg = arg;
 	nd->ctl.open = true;
@@ -699,6 +704,7 @@ struct fnode *fnode_new(struct fnet *n, int id)
 	nd->cfg.node_id = id;
 	snprintf(nd->cfg.node_name, sizeof(nd->cfg.node_name), "node%d", id);
 	snprintf(nd->cfg.tracker_type, sizeof(nd->cfg.tracker_type), "kernel");
+	snprintf(nd->cfg.sync_if, sizeof(nd->cfg.sync_if), "sync0");
 	nd->cfg.sync_flush_ms = 1;
 	nd->cfg.commit_batch = 64;
 	filter_init(&nd->filter);
@@ -707,6 +713,8 @@ struct fnode *fnode_new(struct fnet *n, int id)
 	nd->trk.exps = cache_new(0, 12);
 	nd->trk.dump_abort_after = -1;
 	nd->chan.node = nd;
+	nd->bchan.node = nd;
+	nd->bchan.link = 1;
 	nd->ctl.node = nd;
 	return nd;
 }
@@ -750,7 +758,9 @@ size_t fnet_deliver(struct fnet *n)
 			struct fdgram *d = &batch[n->reverse && !batch[k].ctl ? count - 1 - k : k];
 			struct fnode *to = n->nodes[d->to];
 			int verdict = n->policy && !d->ctl ? n->policy(n, d, n->policy_arg) : 0;
-			struct chan_addr from = {.len = 4, .ip = {10, 0, 0, (uint8_t)d->from}};
+			struct chan_addr from = {.len = 4,
+			                         .ip = {10, 0, (uint8_t)d->link, (uint8_t)d->from}};
+			struct fchan *tc = d->link ? &to->bchan : &to->chan;
 
 			if (d->ctl) {
 				struct fnode *fr = n->nodes[d->from];
@@ -761,12 +771,12 @@ size_t fnet_deliver(struct fnet *n)
 					to->ctl.ev->recv(to->ctl.arg, d->buf, d->len, &from);
 					n->delivered++;
 				}
-			} else if (verdict == 1 || !to->r || !to->chan.open) {
+			} else if (verdict == 1 || !to->r || !tc->open || n->link_cut[d->link]) {
 				n->dropped++;
 			} else {
 				for (int times = verdict == 2 ? 2 : 1; times; times--) {
-					to->chan.recvd++;
-					to->chan.ev->recv(to->chan.arg, d->buf, d->len, &from);
+					tc->recvd++;
+					tc->ev->recv(tc->arg, d->buf, d->len, &from);
 					n->delivered++;
 				}
 			}
@@ -873,6 +883,34 @@ size_t fnode_ext_count(struct fnode *nd, uint32_t id)
 	struct repl_peer *p = repl_peer_by_id(nd->r, id);
 
 	return p ? cache_count(p->flows) : 0;
+}
+
+struct mirror_cmp {
+	struct fnode *rx;
+	uint32_t src;
+	unsigned missing, differ;
+};
+
+static int mirror_entry(struct cache_entry *e, void *arg)
+{
+	struct mirror_cmp *c = arg;
+	struct hafw_flow mine, theirs;
+
+	hafw_flow_decode(e->blob, e->len, &mine);
+	if (!fnode_ext(c->rx, c->src, &mine, &theirs))
+		c->missing++;
+	else if (hafw_flow_diff(&mine, &theirs, UINT32_MAX))
+		c->differ++;
+	return 0;
+}
+
+bool fnode_mirrors(struct fnode *src, struct fnode *rx)
+{
+	struct mirror_cmp c = {rx, (uint32_t)src->cfg.node_id, 0, 0};
+
+	cache_walk(repl_internal_flows(src->r), mirror_entry, &c);
+	return !c.missing && !c.differ &&
+	       fnode_ext_count(rx, c.src) == cache_count(repl_internal_flows(src->r));
 }
 
 struct fpair *fpair_new(void)

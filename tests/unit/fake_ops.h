@@ -82,6 +82,7 @@ struct fdgram {
 	int from, to;
 	uint8_t *buf;
 	size_t len;
+	int link; /* the sync link it travels (0, or 1 the backup) */
 	bool ctl; /* a control-channel message: reliable, ordered, no policy */
 };
 
@@ -91,6 +92,7 @@ typedef int (*fnet_policy)(struct fnet *n, struct fdgram *d, void *arg);
 
 struct fchan {
 	struct fnode *node;
+	int link;
 	const struct chan_events *ev;
 	void *arg;
 	bool open;
@@ -122,7 +124,8 @@ struct fnode {
 	struct hafw_filter filter;
 	struct repl *r;
 	struct ftrk trk;
-	struct fchan chan;
+	struct fchan chan;  /* sync link 0, address 10.0.0.<idx> */
+	struct fchan bchan; /* sync link 1 (cfg.sync_backup_if set), 10.0.1.<idx> */
 	struct fctl ctl;
 	uint32_t seq0; /* first datagram number of the next start - 1 (0: default) */
 };
@@ -140,6 +143,8 @@ struct fnet {
 	uint64_t delivered, dropped;
 	/* deliver in reverse order of sending (reordering) */
 	bool reverse;
+	/* a sync link that delivers nothing (both directions) */
+	bool link_cut[2];
 	/* control connections: wanted, up, cut by the test, events due */
 	bool ctl_want[FNET_MAX_NODES][FNET_MAX_NODES];
 	bool ctl_up[FNET_MAX_NODES][FNET_MAX_NODES];
@@ -191,5 +196,7 @@ void fflow(struct hafw_flow *f, uint32_t n, uint32_t mark);
  * absent). */
 bool fnode_ext(struct fnode *nd, uint32_t id, const struct hafw_flow *key, struct hafw_flow *out);
 size_t fnode_ext_count(struct fnode *nd, uint32_t id);
+/* Does rx's copy of src hold exactly src's internal cache? */
+bool fnode_mirrors(struct fnode *src, struct fnode *rx);
 
 #endif

@@ -241,7 +241,7 @@ static struct chan *open_on(int node, const struct hafw_config *cfg)
 	int ret;
 
 	enter(nodes[node].ns);
-	ret = chan_mcast_ops.open(&c, cfg, base, &events, &rx[node]);
+	ret = chan_mcast_ops.open(&c, cfg, 0, base, &events, &rx[node]);
 	enter(hub_ns);
 	assert_int_equal(ret, 0);
 	assert_non_null(c);
@@ -894,9 +894,9 @@ static void test_open_errors(void **state)
 	cfg_init(&cfg, GROUP4);
 	snprintf(cfg.sync_if, sizeof(cfg.sync_if), "nosuch0");
 	enter(nodes[A].ns);
-	assert_int_equal(chan_mcast_ops.open(&c, &cfg, base, &events, NULL), -ENODEV);
+	assert_int_equal(chan_mcast_ops.open(&c, &cfg, 0, base, &events, NULL), -ENODEV);
 	cfg_init(&cfg, GROUP4);
-	assert_int_equal(chan_mcast_ops.open(&c, &cfg, base, &no_recv, NULL), -EINVAL);
+	assert_int_equal(chan_mcast_ops.open(&c, &cfg, 0, base, &no_recv, NULL), -EINVAL);
 	enter(hub_ns);
 	assert_null(c);
 }

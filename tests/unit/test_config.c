@@ -313,6 +313,40 @@ static void test_semantics(void **state)
 	/* log level */
 	assert_int_equal(load(CONTRACT "log = {\n  level = \"loud\"; };\n"), -1);
 	EXPECT_ERR(6, "log.level must be");
+	/* a backup sync link: another interface, and peers with an address
+	 * need one on it too */
+	if (load("node = { id = 1; name = \"fw-a\"; };\n"
+	         "tracker = { type = \"kernel\"; };\n"
+	         "sync = { interface = \"sync0\"; group = \"239.0.0.1\";\n"
+	         "         backup_interface = \"sync1\"; };\n"
+	         "peers = ( { id = 2; name = \"fw-b\"; address = \"10.0.0.2\";\n"
+	         "            backup_address = \"10.1.0.2\"; } );\n") != 0)
+		fail_msg("refused:\n%s", err);
+	assert_string_equal(cfg.sync_backup_if, "sync1");
+	assert_int_equal(cfg.peers[0].backup_addr_len, 4);
+	assert_int_equal(cfg.peers[0].backup_addr[1], 1);
+	assert_int_equal(load("node = { id = 1; name = \"fw-a\"; };\n"
+	                      "tracker = { type = \"kernel\"; };\n"
+	                      "sync = { interface = \"sync0\"; group = \"239.0.0.1\";\n"
+	                      "         backup_interface = \"sync0\"; };\n"),
+	                 -1);
+	EXPECT_ERR(4, "sync.backup_interface must be another interface");
+	assert_int_equal(
+	    load("node = { id = 1; name = \"fw-a\"; };\n"
+	         "tracker = { type = \"kernel\"; };\n"
+	         "sync = { interface = \"sync0\"; group = \"239.0.0.1\";\n"
+	         "         backup_interface = \"sync1\"; };\n"
+	         "peers = ( { id = 2; name = \"fw-b\"; address = \"10.0.0.2\"; } );\n"),
+	    -1);
+	EXPECT_ERR(5, "has an address but no backup_address");
+	assert_int_equal(load(CONTRACT "peers = ( { id = 2; name = \"b\"; backup_address = "
+	                               "\"10.1.0.2\"; } );\n"),
+	                 -1);
+	EXPECT_ERR(5, "sync.backup_interface is not set");
+	assert_int_equal(load(CONTRACT "peers = ( { id = 2; name = \"b\"; backup_address = "
+	                               "\"10.1.0\"; } );\n"),
+	                 -1);
+	EXPECT_ERR(5, "backup_address \"10.1.0\" is not an IPv4 or IPv6 address");
 }
 
 static void test_missing(void **state)

@@ -159,7 +159,8 @@ static void test_read_matches_getifaddrs(void **state)
 		 * with a set that held before and after the read */
 		for (int tries = 0;; tries++) {
 			nwant = expected_set(ifs[k], want, FILTER_MAX_LOCAL);
-			assert_int_equal(localaddr_read(ifs[k], got, FILTER_MAX_LOCAL, &n), 0);
+			assert_int_equal(localaddr_read(ifs[k], NULL, got, FILTER_MAX_LOCAL, &n),
+			                 0);
 			nagain = expected_set(ifs[k], again, FILTER_MAX_LOCAL);
 			if (nwant == nagain && !memcmp(want, again, nwant * sizeof(want[0])))
 				break;
@@ -169,10 +170,10 @@ static void test_read_matches_getifaddrs(void **state)
 		assert_same_set(got, n, want, nwant);
 	}
 	/* loopback is up in the private namespace and on any host */
-	assert_int_equal(localaddr_read("lo", got, FILTER_MAX_LOCAL, &n), 0);
+	assert_int_equal(localaddr_read("lo", NULL, got, FILTER_MAX_LOCAL, &n), 0);
 	assert_true(has(got, n, "127.0.0.1/32"));
 	assert_true(has(got, n, "127.0.0.0/8")); /* the sync interface's subnet */
-	assert_int_equal(localaddr_read(NULL, got, FILTER_MAX_LOCAL, &n), 0);
+	assert_int_equal(localaddr_read(NULL, NULL, got, FILTER_MAX_LOCAL, &n), 0);
 	assert_true(has(got, n, "127.0.0.1/32"));
 	assert_false(has(got, n, "127.0.0.0/8"));
 }
@@ -183,16 +184,16 @@ static void test_read_limits(void **state)
 	unsigned n = 77, all;
 
 	(void)state;
-	assert_int_equal(localaddr_read("lo", NULL, 0, NULL), -EINVAL);
-	assert_int_equal(localaddr_read("lo", NULL, 5, &n), -EINVAL);
-	assert_int_equal(localaddr_read("lo", got, FILTER_MAX_LOCAL, &all), 0);
+	assert_int_equal(localaddr_read("lo", NULL, NULL, 0, NULL), -EINVAL);
+	assert_int_equal(localaddr_read("lo", NULL, NULL, 5, &n), -EINVAL);
+	assert_int_equal(localaddr_read("lo", NULL, got, FILTER_MAX_LOCAL, &all), 0);
 	assert_true(all >= 2); /* 127.0.0.1/32 and 127.0.0.0/8 at least */
 	/* no room for the set: refused, not cut short */
-	assert_int_equal(localaddr_read("lo", NULL, 0, &n), -ENOSPC);
+	assert_int_equal(localaddr_read("lo", NULL, NULL, 0, &n), -ENOSPC);
 	assert_int_equal(n, 0);
-	assert_int_equal(localaddr_read("lo", got, all - 1, &n), -ENOSPC);
+	assert_int_equal(localaddr_read("lo", NULL, got, all - 1, &n), -ENOSPC);
 	/* exactly enough room */
-	assert_int_equal(localaddr_read("lo", got, all, &n), 0);
+	assert_int_equal(localaddr_read("lo", NULL, got, all, &n), 0);
 	assert_int_equal(n, all);
 	/* sorted, no duplicates: sets compare with memcmp */
 	for (unsigned i = 1; i < n; i++)
@@ -216,9 +217,9 @@ static void read_exact_room(void)
 	struct filter_net got[FILTER_MAX_LOCAL];
 	unsigned all, n;
 
-	assert_int_equal(localaddr_read(SYNC_IF, got, FILTER_MAX_LOCAL, &all), 0);
+	assert_int_equal(localaddr_read(SYNC_IF, NULL, got, FILTER_MAX_LOCAL, &all), 0);
 	for (unsigned max = all; max > 0 && max + 4 >= all; max--) {
-		int ret = localaddr_read(SYNC_IF, got, max, &n);
+		int ret = localaddr_read(SYNC_IF, NULL, got, max, &n);
 
 		if (max == all) {
 			assert_int_equal(ret, 0);
@@ -242,17 +243,25 @@ static void test_read_duplicates(void **state)
 	 * is a /128 on the sync link: its subnet repeats it when the room is
 	 * already full */
 	sh("ip addr add 2001:db8:55::1/128 dev " SYNC_IF " nodad");
-	assert_int_equal(localaddr_read(SYNC_IF, got, FILTER_MAX_LOCAL, &n), 0);
+	assert_int_equal(localaddr_read(SYNC_IF, NULL, got, FILTER_MAX_LOCAL, &n), 0);
 	assert_true(has(got, n, "2001:db8:55::1/128"));
 	read_exact_room();
 
 	sh("ip addr add 10.55.0.1/32 dev " SYNC_IF " && ip addr add 10.55.0.1/32 dev " OTHER_IF
 	   " && ip addr add 10.55.1.1/24 dev " SYNC_IF " && ip addr add 10.55.1.2/24 dev " SYNC_IF
 	   " && ip addr add 10.55.1.1/24 dev " OTHER_IF);
-	assert_int_equal(localaddr_read(SYNC_IF, got, FILTER_MAX_LOCAL, &n), 0);
+	assert_int_equal(localaddr_read(SYNC_IF, NULL, got, FILTER_MAX_LOCAL, &n), 0);
 	assert_true(has(got, n, "10.55.0.1/32"));
 	assert_true(has(got, n, "10.55.1.0/24"));
 	read_exact_room();
+	/* a backup sync link's subnet is the sync network too */
+	assert_false(has(got, n, "10.55.2.0/24"));
+	sh("ip addr add 10.55.2.1/24 dev " OTHER_IF);
+	assert_int_equal(localaddr_read(SYNC_IF, OTHER_IF, got, FILTER_MAX_LOCAL, &n), 0);
+	assert_true(has(got, n, "10.55.2.0/24"));
+	assert_true(has(got, n, "10.55.1.0/24"));
+	assert_int_equal(localaddr_read(SYNC_IF, NULL, got, FILTER_MAX_LOCAL, &n), 0);
+	assert_false(has(got, n, "10.55.2.0/24"));
 	sh("ip addr flush dev " SYNC_IF " && ip addr flush dev " OTHER_IF);
 }
 
@@ -348,7 +357,7 @@ static struct seen *seen_open(const char *sync_if)
 	assert_non_null(s);
 	s->base = event_base_new();
 	assert_non_null(s->base);
-	assert_int_equal(localaddr_watch_open(&s->w, s->base, sync_if, on_changed, s), 0);
+	assert_int_equal(localaddr_watch_open(&s->w, s->base, sync_if, NULL, on_changed, s), 0);
 	return s;
 }
 
@@ -378,16 +387,16 @@ static void test_watch_open(void **state)
 	struct seen *s;
 
 	(void)state;
-	assert_int_equal(localaddr_watch_open(&w, base, "lo", NULL, NULL), -EINVAL);
+	assert_int_equal(localaddr_watch_open(&w, base, "lo", NULL, NULL, NULL), -EINVAL);
 	assert_null(w);
 	assert_int_equal(
-	    localaddr_watch_open(&w, base, "an-interface-name-too-long", on_changed, NULL),
+	    localaddr_watch_open(&w, base, "an-interface-name-too-long", NULL, on_changed, NULL),
 	    -EINVAL);
 	event_base_free(base);
 
 	s = seen_open("lo");
 	assert_int_equal(s->calls, 1);
-	assert_int_equal(localaddr_read("lo", now, FILTER_MAX_LOCAL, &n), 0);
+	assert_int_equal(localaddr_read("lo", NULL, now, FILTER_MAX_LOCAL, &n), 0);
 	assert_same_set(s->nets, s->n, now, n);
 	assert_int_equal(stat_of(s->w, "localaddr_nets"), n);
 	assert_int_equal(stat_of(s->w, "localaddr_changes"), 0);

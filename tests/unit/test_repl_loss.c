@@ -37,35 +37,6 @@ static int lose(struct fnet *n, struct fdgram *d, void *arg)
 	return 0;
 }
 
-struct cmp {
-	struct fnode *rx;
-	uint32_t src;
-	unsigned missing, differ;
-};
-
-static int cmp_entry(struct cache_entry *e, void *arg)
-{
-	struct cmp *c = arg;
-	struct hafw_flow mine, theirs;
-
-	hafw_flow_decode(e->blob, e->len, &mine);
-	if (!fnode_ext(c->rx, c->src, &mine, &theirs))
-		c->missing++;
-	else if (hafw_flow_diff(&mine, &theirs, UINT32_MAX))
-		c->differ++;
-	return 0;
-}
-
-/* Does rx hold exactly what src's node holds? */
-static bool same(struct fnode *src, struct fnode *rx)
-{
-	struct cmp c = {rx, (uint32_t)src->cfg.node_id, 0, 0};
-
-	cache_walk(repl_internal_flows(src->r), cmp_entry, &c);
-	return !c.missing && !c.differ &&
-	       fnode_ext_count(rx, c.src) == cache_count(repl_internal_flows(src->r));
-}
-
 /* Flows come, change and go on A while datagrams are lost. */
 static void churn(struct fnet *n, struct fnode *a, uint32_t count)
 {
@@ -116,7 +87,7 @@ static void lossy_run(unsigned percent, bool repair)
 	/* the loss goes on; a bounded time to converge */
 	for (secs = 0; secs < 30 && !converged; secs++) {
 		fnet_pass(n, 1000);
-		converged = same(a, b);
+		converged = fnode_mirrors(a, b);
 	}
 	print_message("%u%% loss, repair %s: %s after %u s; %llu dropped, %llu NACKs, %llu "
 	              "retransmits, %llu resyncs\n",
@@ -199,7 +170,7 @@ static void test_ring_miss_resyncs(void **state)
 	assert_true(w->a->r->st.ring_misses > 0);
 	assert_true(p->st.misses >= 1);
 	assert_int_equal(p->st.resyncs_loss, 1);
-	assert_true(same(w->a, w->b));
+	assert_true(fnode_mirrors(w->a, w->b));
 	assert_true(p->synced);
 }
 
@@ -220,16 +191,16 @@ static void test_digest_notices_divergence(void **state)
 	fnode_start(w->b);
 	fnet_pass(w->n, 2000);
 	p = repl_peer_by_id(w->b->r, 1);
-	assert_true(same(w->a, w->b));
+	assert_true(fnode_mirrors(w->a, w->b));
 	fflow(&f, 7, 1);
 	cache_del(p->flows, &f.orig, 0);
-	assert_false(same(w->a, w->b));
+	assert_false(fnode_mirrors(w->a, w->b));
 	fnet_pass(w->n, 1500);
 	assert_true(p->st.digest_mismatch >= 1);
 	assert_int_equal(p->st.resyncs_digest, 0); /* within the grace period */
 	fnet_pass(w->n, (uint64_t)w->b->cfg.sync_digest_grace_ms + 3000);
 	assert_int_equal(p->st.resyncs_digest, 1);
-	assert_true(same(w->a, w->b));
+	assert_true(fnode_mirrors(w->a, w->b));
 	assert_true(p->synced);
 	/* and it stays quiet once they agree */
 	fnet_pass(w->n, 5000);
@@ -267,7 +238,7 @@ static void test_three_nodes_under_loss(void **state)
 		ok = true;
 		for (int a = 0; a < 3; a++)
 			for (int b = 0; b < 3; b++)
-				if (a != b && !same(nd[a], nd[b]))
+				if (a != b && !fnode_mirrors(nd[a], nd[b]))
 					ok = false;
 	}
 	assert_true(l.dropped > 0);

@@ -160,7 +160,7 @@ void repl_links_tick(struct repl *r)
 	if (!ok[r->active]) {
 		for (int i = 0; i < r->nlinks; i++)
 			if (ok[i]) {
-				link_switch(r, i, NULL, quiet, now);
+				link_switch(r, i, "is quiet", quiet, now);
 				return;
 			}
 		return; /* none is better: stay */

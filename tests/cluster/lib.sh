@@ -85,6 +85,23 @@ hafw_node() {
 
 ns_of() { echo "${HAFW_PREFIX}$1"; }
 
+# hafw_backup_link NAME INDEX: a second sync link, sync1 (192.168.78.INDEX/24)
+# on a second hub bridge (made on first use).
+hafw_backup_link() {
+	local ns=${HAFW_PREFIX}$1 idx=$2 hub=${HAFW_PREFIX}hub2
+	if ! ip netns list | grep -qw "$hub"; then
+		ip netns add "$hub"
+		HAFW_NETNS+=("$hub")
+		ip -n "$hub" link add br1 type bridge
+		ip -n "$hub" link set br1 type bridge mcast_snooping 0
+		ip -n "$hub" link set br1 up
+	fi
+	ip link add sync1 netns "$ns" type veth peer name "q$idx" netns "$hub"
+	ip -n "$hub" link set "q$idx" master br1 up
+	ip -n "$ns" addr add "192.168.78.$idx/24" dev sync1
+	ip -n "$ns" link set sync1 up
+}
+
 # hafw_host NAME: a plain namespace (a client or a server), no sync link.
 hafw_host() {
 	ip netns add "${HAFW_PREFIX}$1"

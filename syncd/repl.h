@@ -43,6 +43,7 @@ struct repl_peer_stats {
 	uint64_t went_down;
 	uint64_t window_resets; /* long run of stale numbers: window followed the sender */
 	uint64_t nacks_sent, nack_ranges; /* our NACKs to this peer, holes they named */
+	uint64_t nacks_sent_control;      /* ... of them over the control connection */
 	uint64_t misses;                  /* the peer answered: no longer in its ring */
 	uint64_t resyncs_loss;            /* full state asked for because datagrams were lost */
 	uint64_t resyncs_digest;          /* ... because the digests kept disagreeing */
@@ -91,7 +92,8 @@ struct repl_peer {
 	 * pending (the new run's clock may be behind); not for a resync */
 	bool yield_old_gen;
 	unsigned stale_run;
-	uint64_t nack_ms; /* our last NACK to it */
+	uint64_t nack_ms;     /* our last NACK to it */
+	unsigned nack_rounds; /* NACKs since its stream last had no hole */
 	/* the control connection (repl_bulk.c) */
 	bool ctl_added, ctl_up, hello_sent;
 	struct chan_addr ctl_addr; /* the connection goes there */

@@ -495,6 +495,13 @@ static void on_ctl_msg(void *arg, const uint8_t *buf, size_t len, const struct c
 	case HAFW_MSG_BULK_END:
 		rx_bulk_end(r, p, &h, buf + HAFW_WIRE_HDR_LEN);
 		break;
+	case HAFW_MSG_NACK:
+	case HAFW_MSG_DATA:
+	case HAFW_MSG_HEARTBEAT:
+		/* the data path's repair, when it kept failing there: a NACK
+		 * and the retransmits that answer it */
+		repl_rx_dgram(r, buf, len, NULL);
+		break;
 	default:
 		p->st.unknown_types++; /* a later minor version's, or misplaced */
 		break;

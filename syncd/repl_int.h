@@ -169,7 +169,8 @@ void repl_send_flow_destroy(struct repl *r, const struct hafw_tuple *key, uint16
 void repl_send_exp_destroy(struct repl *r, const struct cache_entry *e, uint64_t version);
 
 /* repl_rx.c */
-/* A datagram from a data channel; from->link says which link. */
+/* A datagram from a data channel (from->link says which link), or one
+ * that came over the peer's control connection (from NULL). */
 void repl_rx_dgram(struct repl *r, const uint8_t *buf, size_t len, const struct chan_addr *from);
 
 /* repl_link.c */

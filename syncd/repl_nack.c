@@ -4,7 +4,10 @@
  *
  * NACKs go to the one peer they concern (unicast), at most every
  * sync.nack_interval_ms per peer, each listing every hole still open; the
- * answer is the very datagrams, byte for byte, to the asker only. */
+ * answer is the very datagrams, byte for byte, to the asker only. When
+ * holes outlive NACK_CTL_ROUNDS NACKs (the data path keeps failing, or
+ * only unicast does) and a control connection is up, the NACK goes over
+ * it, and so do the retransmits that answer it. */
 #include "repl_int.h"
 #include "config.h"
 #include "flow_pb.h"
@@ -19,6 +22,8 @@
 #define NACK_MAX_RANGES 32
 /* retransmits for one NACK: a storm of NACKs costs bounded work */
 #define NACK_MAX_RESEND 2048
+/* NACKs on the data channel before the control connection carries them */
+#define NACK_CTL_ROUNDS 2
 
 static struct hafw_ratelimit rl_repair = HAFW_RATELIMIT_INIT(10, 5);
 
@@ -37,8 +42,21 @@ static int forget_collect(struct cache_entry *e, void *arg)
 	return 0;
 }
 
+/* To p at `to` on the data channel, or over its control connection when
+ * to is NULL. */
+static int send_peer(struct repl *r, struct repl_peer *p, const struct chan_addr *to,
+                     const uint8_t *buf, size_t len)
+{
+	if (to)
+		return r->cops->send_to ? repl_send_to(r, to, buf, len) : -EOPNOTSUPP;
+	if (!r->ccops || !r->cchan)
+		return -ENOTCONN;
+	return r->ccops->send_peer(r->cchan, p->id, buf, len);
+}
+
 static void send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
-                      const uint32_t (*ranges)[2], unsigned n, bool miss)
+                      const uint32_t (*ranges)[2], unsigned n, bool miss,
+                      const struct chan_addr *to)
 {
 	Hafw__Nack nk = HAFW__NACK__INIT;
 	struct hafw_wire_hdr h = {.type = HAFW_MSG_NACK};
@@ -67,7 +85,7 @@ static void send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
 	h.epoch = r->epoch;
 	h.seq = 0; /* not part of our numbered stream (it goes to one peer) */
 	hafw_wire_hdr_write(&h, buf);
-	if (!r->cops->send_to || repl_send_to(r, &p->addr, buf, HAFW_WIRE_HDR_LEN + len) < 0)
+	if (send_peer(r, p, to, buf, HAFW_WIRE_HDR_LEN + len) < 0)
 		r->st.send_errors++;
 }
 
@@ -77,6 +95,10 @@ void repl_nack_maybe(struct repl *r, struct repl_peer *p)
 	uint64_t now;
 	unsigned n;
 
+	bool ctl;
+
+	if (!seqwin_missing(&p->win))
+		p->nack_rounds = 0;
 	if (!r->cfg->sync_nack || !p->epoch_valid || !p->addr.len || !seqwin_missing(&p->win))
 		return;
 	now = repl_now_ms(r);
@@ -85,9 +107,13 @@ void repl_nack_maybe(struct repl *r, struct repl_peer *p)
 	n = seqwin_holes(&p->win, ranges, NACK_MAX_RANGES);
 	if (!n)
 		return;
-	send_nack(r, p, p->epoch, (const uint32_t(*)[2])ranges, n, false);
+	ctl = p->nack_rounds >= NACK_CTL_ROUNDS && p->ctl_up;
+	send_nack(r, p, p->epoch, (const uint32_t(*)[2])ranges, n, false, ctl ? NULL : &p->addr);
 	p->nack_ms = now;
+	p->nack_rounds++;
 	p->st.nacks_sent++;
+	if (ctl)
+		p->st.nacks_sent_control++;
 	p->st.nack_ranges += n;
 }
 
@@ -196,8 +222,9 @@ size_t repl_debug_forget(struct repl *r, uint32_t id, size_t n)
 	return done;
 }
 
-/* A peer asks us to resend: the same bytes, to it alone; what the ring no
- * longer holds is answered with a miss. */
+/* A peer asks us to resend: the same bytes, to it alone (the way the NACK
+ * came: from NULL is its control connection); what the ring no longer
+ * holds is answered with a miss. */
 static void answer_nack(struct repl *r, struct repl_peer *p, const Hafw__Nack *nk,
                         const struct chan_addr *from)
 {
@@ -222,7 +249,7 @@ static void answer_nack(struct repl *r, struct repl_peer *p, const Hafw__Nack *n
 			const uint8_t *d = rtxring_get(r->ring, s, &len);
 
 			if (d) {
-				if (repl_send_to(r, from, d, len) < 0)
+				if (send_peer(r, p, from, d, len) < 0)
 					r->st.send_errors++;
 				r->st.retransmits++;
 				sent++;
@@ -238,7 +265,7 @@ static void answer_nack(struct repl *r, struct repl_peer *p, const Hafw__Nack *n
 	}
 	if (nmiss) {
 		r->st.ring_misses += nmiss;
-		send_nack(r, p, r->epoch, (const uint32_t(*)[2])miss, nmiss, true);
+		send_nack(r, p, r->epoch, (const uint32_t(*)[2])miss, nmiss, true, from);
 	}
 }
 
@@ -275,7 +302,7 @@ void repl_rx_nack(struct repl *r, struct repl_peer *p, const struct hafw_wire_hd
 	}
 	if (nk->has_miss && nk->miss)
 		took_miss(r, p, nk);
-	else if (from)
+	else
 		answer_nack(r, p, nk, from);
 	hafw__nack__free_unpacked(nk, NULL);
 }

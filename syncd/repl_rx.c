@@ -367,7 +367,8 @@ void repl_rx_dgram(struct repl *r, const uint8_t *buf, size_t len, const struct 
 	now = repl_now_ms(r);
 	if (!check_epoch(r, p, &h, now))
 		return;
-	p->link_seen_ms[from->link < REPL_MAX_LINKS ? from->link : 0] = now;
+	if (from)
+		p->link_seen_ms[from->link < REPL_MAX_LINKS ? from->link : 0] = now;
 	if (h.type == HAFW_MSG_PROBE) {
 		/* alive on that link; its address there is not where it sends */
 		p->st.probes++;

@@ -291,6 +291,7 @@ static void peer_counters(struct json_object *rp, struct repl *r)
 	STAT(rp, &t, window_resets);
 	STAT(rp, &t, nacks_sent);
 	STAT(rp, &t, nack_ranges);
+	STAT(rp, &t, nacks_sent_control);
 	STAT(rp, &t, misses);
 	STAT(rp, &t, resyncs_loss);
 	STAT(rp, &t, resyncs_digest);

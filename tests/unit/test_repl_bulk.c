@@ -248,6 +248,76 @@ static void test_version_negotiation(void **state)
 	}
 }
 
+/* The data path's unicast fails (every NACK on it is lost) while A's
+ * datagrams to B are lost now and then: after NACK_CTL_ROUNDS NACKs B asks
+ * over the control connection, A resends there, and the holes close with
+ * no resync. Control: without a control connection the same holes are
+ * given up and need B to ask for A's full state. */
+struct nack_loss {
+	unsigned k;
+};
+
+static int lose_nacks_and_some(struct fnet *n, struct fdgram *d, void *arg)
+{
+	struct nack_loss *l = arg;
+	struct hafw_wire_hdr h;
+
+	(void)n;
+	if (hafw_wire_hdr_parse(d->buf, d->len, &h) != HAFW_WIRE_OK)
+		return 0;
+	if (h.type == HAFW_MSG_NACK)
+		return 1;
+	return d->from == 0 && h.type == HAFW_MSG_DATA && ++l->k % 5 == 0;
+}
+
+static void nack_run(bool control, struct repl_peer_stats *out)
+{
+	struct fpair *w = fpair_new();
+	struct nack_loss l = {0};
+	struct repl_peer *p;
+
+	for (int i = 0; i < 2; i++) {
+		struct fnode *nd = i ? w->b : w->a;
+
+		nd->cfg.sync_control = control;
+		/* no digest repair: this is about the holes */
+		nd->cfg.sync_digest_grace_ms = 0;
+	}
+	fnode_start(w->a);
+	fnode_start(w->b);
+	fnet_pass(w->n, 2000);
+	w->n->policy = lose_nacks_and_some;
+	w->n->policy_arg = &l;
+	for (uint32_t i = 0; i < 3000; i++) {
+		struct hafw_flow f;
+
+		fflow(&f, i, 1);
+		ftrk_add(&w->a->trk, &f);
+		if (i % 100 == 99)
+			fnet_pass(w->n, 100);
+	}
+	fnet_pass(w->n, 6000);
+	p = repl_peer_by_id(w->b->r, 1);
+	*out = p->st;
+	if (control)
+		assert_true(fnode_mirrors(w->a, w->b));
+	fpair_free(w);
+}
+
+static void test_nack_over_control(void **state)
+{
+	struct repl_peer_stats with, without;
+
+	(void)state;
+	nack_run(true, &with);
+	assert_true(with.nacks_sent_control > 0);
+	assert_int_equal(with.resyncs_loss, 0);
+	assert_int_equal(with.misses, 0);
+	nack_run(false, &without);
+	assert_int_equal(without.nacks_sent_control, 0);
+	assert_true(without.resyncs_loss > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +327,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_restart_repaired_by_bulk, fpair_setup,
 	                                    fpair_teardown),
 	    cmocka_unit_test_setup_teardown(test_version_negotiation, fpair_setup, fpair_teardown),
+	    cmocka_unit_test(test_nack_over_control),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,7 +6,10 @@
  *
  * An input that starts with the wire magic is one datagram. Anything else
  * is a script of records:
- *   0xxxxxxx  a datagram: [from: 1][length: 2, big endian][bytes]
+ *   0xxxxxxx  a datagram: [from: 1][length: 2, big endian][bytes]; from's
+ *             low 6 bits are the sender's address, bit 7 sends it over the
+ *             control connection instead (hello, bulk, NACK...), bit 6 on
+ *             the backup sync link
  *   10xxxxxx  advance the clock by (low bits + 1) * 250 ms and tick
  *   110xxxxx  run the loop (announces, sweeps, dumps progress)
  *   111xxxxx  commit the peers' caches into the fake tracker, to the end
@@ -22,6 +25,7 @@
 #include <event2/event.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #define CAP       500
@@ -31,9 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void deliver(struct fnode *b, uint8_t from, const uint8_t *buf, size_t len)
 {
-	struct chan_addr a = {.len = 4, .ip = {10, 0, 0, from}};
+	uint8_t link = from >> 6 & 1;
+	struct chan_addr a = {.len = 4, .ip = {10, 0, link, from & 0x3f}};
 
-	b->chan.ev->recv(b->chan.arg, buf, len, &a);
+	if (from & 0x80)
+		b->ctl.ev->recv(b->ctl.arg, buf, len, &a);
+	else if (link)
+		b->bchan.ev->recv(b->bchan.arg, buf, len, &a);
+	else
+		b->chan.ev->recv(b->chan.arg, buf, len, &a);
 }
 
 static void check(struct fnode *b)
@@ -79,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	b = fnode_new(n, 2);
 	b->cfg.sync_max_entries = CAP;
 	b->cfg.sync_max_peers = MAX_PEERS;
+	snprintf(b->cfg.sync_backup_if, sizeof(b->cfg.sync_backup_if), "sync1");
 	fnode_start(b);
 	run(n, 4);
 	if (size >= 4 && !memcmp(data, "HAFW", 4)) {

@@ -187,6 +187,56 @@ static void flows_and_frames(void)
 		script[at++] = 0x80 | 40; /* ten seconds: peers go down */
 		put("fuzz_datagram", "session", script, at);
 	}
+	{
+		/* the control connection: hello, a bulk (begin, a frame, end),
+		 * a bulk request, a NACK, and a probe on the backup link */
+		static uint8_t script[16384];
+		Hafw__Hello he = HAFW__HELLO__INIT;
+		Hafw__BulkBegin bb = HAFW__BULK_BEGIN__INIT;
+		Hafw__BulkEnd be = HAFW__BULK_END__INIT;
+		Hafw__BulkRequest br = HAFW__BULK_REQUEST__INIT;
+		uint8_t pb[256];
+		size_t at = 0, len;
+
+		len = heartbeat(3, 100, 1, 0, 0, out);
+		at = rec(script, at, 3, out, len);
+		he.node_id = 3;
+		he.has_proto_version = he.has_capabilities = 1;
+		he.proto_version = 2 << 8 | 1;
+		he.capabilities = 1;
+		n = (int)hafw__hello__pack(&he, pb);
+		len = dgram_from(3, 100, HAFW_MSG_HELLO, 0, pb, (size_t)n, out);
+		at = rec(script, at, 0x80 | 3, out, len);
+		bb.node_id = 3;
+		bb.has_bulk_id = bb.has_flows = 1;
+		bb.bulk_id = 77;
+		bb.flows = 30;
+		n = (int)hafw__bulk_begin__pack(&bb, pb);
+		len = dgram_from(3, 100, HAFW_MSG_BULK_BEGIN, 0, pb, (size_t)n, out);
+		at = rec(script, at, 0x80 | 3, out, len);
+		len = dgram_from(3, 100, HAFW_MSG_BULK, 0, frame, fb.used, out);
+		at = rec(script, at, 0x80 | 3, out, len);
+		be.node_id = 3;
+		be.has_bulk_id = be.has_entries = 1;
+		be.bulk_id = 77;
+		be.entries = 30;
+		n = (int)hafw__bulk_end__pack(&be, pb);
+		len = dgram_from(3, 100, HAFW_MSG_BULK_END, 0, pb, (size_t)n, out);
+		at = rec(script, at, 0x80 | 3, out, len);
+		script[at++] = 0xc0;
+		br.node_id = 3;
+		br.has_resume_id = br.has_received = 1;
+		br.resume_id = 5;
+		br.received = 2;
+		n = (int)hafw__bulk_request__pack(&br, pb);
+		len = dgram_from(3, 100, HAFW_MSG_BULK_REQ, 0, pb, (size_t)n, out);
+		at = rec(script, at, 0x80 | 3, out, len);
+		script[at++] = 0xc0;
+		len = dgram_from(3, 100, HAFW_MSG_PROBE, 0, NULL, 0, out);
+		at = rec(script, at, 0x40 | 3, out, len);
+		script[at++] = 0x80 | 3;
+		put("fuzz_datagram", "control", script, at);
+	}
 }
 
 static void configs(void)

@@ -1,6 +1,12 @@
-/* A datagram channel between syncd peers. Implementations: UDP multicast;
- * the TLS control channel comes with the security issue; unit tests use an
- * in-memory fake.
+/* A channel between syncd peers. Implementations: UDP multicast (the data
+ * channel: datagrams to every peer or one), TCP (the control channel: one
+ * connection per peer pair, ordered and reliable, for hello and bulk
+ * transfers; TLS wraps it with the security issue); unit tests use
+ * in-memory fakes.
+ *
+ * On the control channel a "datagram" is a message: the same header as on
+ * the data channel (syncd/wire.h), whose length field frames it in the
+ * stream, and whose sender field names the peer a connection belongs to.
  *
  * A channel moves datagrams. The core writes and reads the datagram header
  * (sender, epoch, sequence number): a channel never numbers anything (the
@@ -56,8 +62,23 @@ struct chan_ops {
 	 * few hundred, so live events are not dropped behind them. */
 	size_t (*backlog)(struct chan *c);
 	int (*stats)(struct chan *c, struct chan_stat *out, int max);
+
+	/* Connection-oriented channels only (NULL otherwise). */
+	/* The core learned peer id's address: keep a connection to it (the
+	 * node with the lower id connects, the other accepts; a lost
+	 * connection is made again with backoff). Returns 0 or -errno. */
+	int (*peer_add)(struct chan *c, uint32_t id, const struct chan_addr *addr);
+	/* Forget a peer and close its connection. */
+	void (*peer_del)(struct chan *c, uint32_t id);
+	/* To one peer by id: 0 queued, -ENOTCONN when there is no connection,
+	 * -ENOBUFS when more than the channel's limit waits to be written to
+	 * it (nothing queued: the caller tries again later). */
+	int (*send_peer)(struct chan *c, uint32_t id, const uint8_t *buf, size_t len);
+	/* Bytes waiting to be written to one peer (flow control of a bulk). */
+	size_t (*peer_backlog)(struct chan *c, uint32_t id);
 };
 
 extern const struct chan_ops chan_mcast_ops;
+extern const struct chan_ops chan_tcp_ops;
 
 #endif

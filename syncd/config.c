@@ -51,6 +51,9 @@ static const struct opt opts[] = {
     {"sync.retransmit_ring", O_INT, OFF(sync_retransmit_ring), 0, 0, 1 << 20, false},
     {"sync.resync", O_BOOL, OFF(sync_resync), 0, 0, 0, false},
     {"sync.digest_grace_ms", O_INT, OFF(sync_digest_grace_ms), 0, 0, 3600000, false},
+    {"sync.control", O_BOOL, OFF(sync_control), 0, 0, 0, false},
+    {"sync.control_port", O_INT, OFF(sync_control_port), 0, 0, 65535, false},
+    {"sync.control_buffer", O_INT, OFF(sync_control_buffer), 0, 65536, 1 << 30, false},
     {"filter.ignore_local", O_BOOL, OFF(ignore_local), 0, 0, 0, false},
     {"log.syslog", O_BOOL, OFF(log_syslog), 0, 0, 0, false},
     {"log.level", O_STR, OFF(log_level), SZ(log_level), 1, 0, false},
@@ -116,6 +119,9 @@ void config_defaults(struct hafw_config *c)
 	c->sync_retransmit_ring = 8192;
 	c->sync_resync = true;
 	c->sync_digest_grace_ms = 3000;
+	c->sync_control = true;
+	c->sync_control_port = 0;
+	c->sync_control_buffer = 8 << 20;
 	c->ignore_local = true;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 }

@@ -49,6 +49,9 @@ struct hafw_config {
 	int sync_retransmit_ring;
 	bool sync_resync;
 	int sync_digest_grace_ms;
+	bool sync_control;       /* the TCP control channel */
+	int sync_control_port;   /* its TCP port (0: sync.port) */
+	int sync_control_buffer; /* bytes that may wait for one peer */
 	struct hafw_config_peer peers[CONFIG_MAX_PEERS];
 	int n_peers;
 	bool ignore_local;

@@ -65,3 +65,25 @@ const char *hafw_wire_err_name(enum hafw_wire_err e)
 	};
 	return (unsigned)e < HAFW_WIRE_NERR ? names[e] : "?";
 }
+
+enum hafw_wire_err hafw_wire_hdr_peek(const uint8_t *buf, size_t len, struct hafw_wire_hdr *h)
+{
+	if (len < HAFW_WIRE_HDR_LEN)
+		return HAFW_WIRE_ESHORT;
+	h->magic = get32(buf);
+	if (h->magic != HAFW_WIRE_MAGIC)
+		return HAFW_WIRE_EMAGIC;
+	h->version = buf[4];
+	if (h->version != HAFW_WIRE_VERSION)
+		return HAFW_WIRE_EVERSION;
+	h->type = buf[5];
+	if (h->type == 0)
+		return HAFW_WIRE_ETYPE;
+	h->len = (uint16_t)(buf[6] << 8 | buf[7]);
+	h->sender = get32(buf + 8);
+	if (h->sender == 0)
+		return HAFW_WIRE_ESENDER;
+	h->epoch = get32(buf + 12);
+	h->seq = get32(buf + 16);
+	return HAFW_WIRE_OK;
+}

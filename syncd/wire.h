@@ -47,6 +47,11 @@ enum hafw_wire_err {
 	HAFW_WIRE_NERR,
 };
 
+/* A message of the control channel's stream: checks the header alone
+ * (magic, version, sender) and gives the payload length that follows;
+ * HAFW_WIRE_ESHORT when fewer than HAFW_WIRE_HDR_LEN bytes are there. */
+enum hafw_wire_err hafw_wire_hdr_peek(const uint8_t *buf, size_t len, struct hafw_wire_hdr *h);
+
 const char *hafw_wire_err_name(enum hafw_wire_err e);
 void hafw_wire_hdr_write(const struct hafw_wire_hdr *h, uint8_t *buf);
 enum hafw_wire_err hafw_wire_hdr_parse(const uint8_t *buf, size_t len, struct hafw_wire_hdr *h);

@@ -1,0 +1,2 @@
+/* placeholder: the TCP control channel (written next) */
+#include "chan.h"

@@ -232,6 +232,8 @@ size_t repl_txq_delayed_count(const struct repl *r);
 int repl_tracker_stats(struct repl *r, struct tracker_stat *out, int max);
 int repl_chan_stats(struct repl *r, struct chan_stat *out, int max); /* the first link's */
 int repl_control_stats(struct repl *r, struct chan_stat *out, int max);
+/* The counters of every peer forgotten so far, summed. */
+const struct repl_peer_stats *repl_gone_peers_stats(const struct repl *r);
 /* Sync links (repl_link.c): how many, which one carries our datagrams,
  * its interface, whether every peer that is up was heard on it lately,
  * and its channel's counters. */

@@ -315,22 +315,22 @@ static void render_peers(struct json_object *r)
 		printf("no peers\n");
 		return;
 	}
-	printf("%-6s %-14s %-8s %-4s %-6s %-6s %10s %10s %7s %8s %8s %9s %9s %-8s\n", "PEER",
-	       "NAME", "ROLE", "UP", "SYNCED", "DIGEST", "EPOCH", "LAST SEQ", "MISSING", "FLOWS",
-	       "LOST", "NACKS", "RESYNCS", "LINK");
+	printf("%-6s %-12s %-8s %-4s %-6s %-7s %10s %10s %7s %7s %8s %8s %7s %8s %-8s\n", "PEER",
+	       "NAME", "ROLE", "UP", "SYNCED", "DIGEST", "EPOCH", "LAST SEQ", "MISSING", "LAG MS",
+	       "FLOWS", "LOST", "NACKS", "RESYNCS", "LINK");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *p = json_object_array_get_idx(peers, i);
 
 		printf(
-		    "%-6lld %-14s %-8s %-4s %-6s %-6s %10lld %10lld %7lld %8lld %8lld %9lld %9lld "
-		    "%-8s\n",
+		    "%-6lld %-12s %-8s %-4s %-6s %-7s %10lld %10lld %7lld %7lld %8lld %8lld %7lld "
+		    "%8lld %-8s\n",
 		    num(p, "id"), str(p, "name"), str(p, "role"),
 		    json_object_get_boolean(get(p, "up")) ? "yes" : "no",
 		    json_object_get_boolean(get(p, "synced")) ? "yes" : "no",
 		    json_object_get_boolean(get(p, "digest_match")) ? "ok" : "differs",
-		    num(p, "epoch"), num(p, "last_seq"), num(p, "missing"), num(p, "flows"),
-		    num(p, "lost_datagrams"), num(p, "nacks_sent"), num(p, "resyncs"),
-		    str(p, "link"));
+		    num(p, "epoch"), num(p, "last_seq"), num(p, "missing"), num(p, "lag_ms"),
+		    num(p, "flows"), num(p, "lost_datagrams"), num(p, "nacks_sent"),
+		    num(p, "resyncs"), str(p, "link"));
 	}
 }
 

@@ -101,6 +101,7 @@ struct repl_peer {
 	bool yield_old_gen;
 	unsigned stale_run;
 	uint64_t nack_ms;     /* our last NACK to it */
+	uint64_t behind_ms;   /* since when its stream has holes (0: none) */
 	unsigned nack_rounds; /* NACKs since its stream last had no hole */
 	/* the control connection (repl_bulk.c) */
 	bool ctl_added, ctl_up, hello_sent;

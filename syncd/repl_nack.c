@@ -97,8 +97,12 @@ void repl_nack_maybe(struct repl *r, struct repl_peer *p)
 
 	bool ctl;
 
-	if (!seqwin_missing(&p->win))
+	if (!seqwin_missing(&p->win)) {
 		p->nack_rounds = 0;
+		p->behind_ms = 0;
+	} else if (!p->behind_ms) {
+		p->behind_ms = repl_now_ms(r);
+	}
 	if (!r->cfg->sync_nack || !p->epoch_valid || !p->addr.len || !seqwin_missing(&p->win))
 		return;
 	now = repl_now_ms(r);

@@ -49,6 +49,8 @@ static struct json_object *peer_json(struct repl_peer *p, uint64_t now)
 	ADD(po, "last_seen_ms", I64(p->last_seen_ms ? now - p->last_seen_ms : 0));
 	ADD(po, "last_seq", I64(p->win.hi));
 	ADD(po, "missing", I64(seqwin_missing(&p->win)));
+	/* how long our copy has been behind the peer's stream */
+	ADD(po, "lag_ms", I64(p->behind_ms ? now - p->behind_ms : 0));
 	ADD(po, "datagrams", I64(p->st.dgrams));
 	ADD(po, "frames", I64(p->st.frames));
 	ADD(po, "events", I64(p->st.events));

@@ -1,7 +1,9 @@
 /* The control channel: one TCP connection per pair of peers, on the sync
  * interface, carrying messages framed by the datagram header's length
  * field (syncd/wire.h). The channel moves whole messages and never looks
- * into a payload.
+ * into a payload. This file is the channel (its peers, listeners and
+ * counters); one connection, with its framing, its peer's identity, what
+ * the core hears of it and its output buffer, is syncd/chan_tcp_conn.c.
  *
  * With a backup sync link there is a listener on each link, and a
  * connection goes over the link of the address the core gave for the peer
@@ -11,30 +13,14 @@
  * Who connects: of two peers that know each other (peer_add), the one with
  * the lower id connects, and again with backoff (100 ms doubling to 5 s,
  * +-20% jitter, back to 100 ms once the peer has sent a message) while the
- * peer is known; the other accepts. An accepted connection belongs to the
- * sender named in its first message, and every later message on it must
- * name the same sender; a connection we made belongs to the id it was made
- * for. A second connection for an id replaces the first. Ids never added
- * are accepted too (the core admits or ignores what they send), in a
- * bounded number of places.
+ * peer is known; the other accepts. Ids never added are accepted too (the
+ * core admits or ignores what they send), in a bounded number of places.
  *
- * What the core hears, always from the event loop, never from inside one
- * of its own calls: peer_up(id) once per connection, when a connection we
- * made is established, or just before the first message of an accepted
- * one is delivered; then its messages in order; then peer_down(id) once
- * when that connection is lost (error, framing error, replaced by a newer
- * one). What was still queued for it is gone then. peer_del and close are
- * the core's own doing and report nothing.
- *
- * Sending never waits: a message is appended to its connection's output
- * buffer and written when the socket takes it. A buffer holding more than
- * sync.control_buffer bytes refuses further messages (-ENOBUFS, nothing
- * queued); peer_backlog tells a bulk sender when to go on. backlog()
- * counts bytes, over all connections. */
-#include "chan.h"
+ * Sending never waits, and a connection's output buffer is bounded
+ * (sync.control_buffer); peer_backlog tells a bulk sender when to go on.
+ * backlog() counts bytes, over all connections. */
+#include "chan_tcp_int.h"
 #include "config.h"
-#include "log.h"
-#include "wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,34 +29,21 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MSG_MAX (HAFW_WIRE_HDR_LEN + 65535)
-/* an idle connection keeps a small input buffer; the first large message
- * grows it to room for one whole message and the next one's start */
-#define IN_SMALL (16 * 1024)
-#define IN_LARGE (2 * MSG_MAX)
-/* per callback, so one busy peer cannot hold the loop */
-#define READ_PER_TURN    (256 * 1024)
-#define WRITE_PER_TURN   (512 * 1024)
-#define WRITE_IOV        64
+/* per callback, so a flood of connections cannot hold the loop */
 #define ACCEPTS_PER_TURN 16
 /* out of descriptors: the listener stays readable, so stop listening a
  * moment instead of spinning on it */
-#define ACCEPT_PAUSE_MS    100
-#define BACKOFF_MIN_MS     100
-#define BACKOFF_MAX_MS     5000
-#define CONNECT_TIMEOUT_MS 3000
-/* an accepted connection that does not say who it is gives its place back */
-#define HELLO_TIMEOUT_MS 5000
+#define ACCEPT_PAUSE_MS 100
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  5000
 /* places for connections of ids never added, beyond sync.max_peers */
 #define UNKNOWN_SLACK 4
 /* accepted and silent connections from one known peer's address: a new
@@ -90,44 +63,6 @@ union tcp_sa {
 	struct sockaddr_storage ss;
 };
 
-/* Why a connection's stream was refused; each has its own counter. */
-enum tcp_framing {
-	FRAME_MAGIC,
-	FRAME_VERSION,
-	FRAME_TYPE,
-	FRAME_SENDER,   /* 0, or our own id */
-	FRAME_MISMATCH, /* not the sender the connection belongs to */
-	FRAME_N,
-};
-
-static const char *const framing_names[FRAME_N] = {
-    [FRAME_MAGIC] = "framing_bad_magic",
-    [FRAME_VERSION] = "framing_bad_version",
-    [FRAME_TYPE] = "framing_bad_type",
-    [FRAME_SENDER] = "framing_bad_sender",
-    [FRAME_MISMATCH] = "framing_sender_mismatch",
-};
-
-struct tcp_conn {
-	struct chan *c;
-	struct tcp_conn *prev, *next;
-	int fd;
-	uint32_t id; /* 0: accepted, no message yet */
-	bool outbound;
-	bool connecting;
-	bool up; /* peer_up reported, peer_down owed */
-	bool heard;
-	bool closed;
-	/* > 0 while a callback of this connection runs: closed, it is freed
-	 * only once the callback has returned */
-	int busy;
-	struct chan_addr addr;
-	struct event *ev_read, *ev_write, *ev_timer;
-	struct evbuffer *out;
-	uint8_t *in;
-	size_t in_len, in_cap;
-};
-
 struct tcp_peer {
 	struct chan *c;
 	uint32_t id;
@@ -136,44 +71,6 @@ struct tcp_peer {
 	bool retry; /* the next attempt follows a failure or a loss */
 	unsigned backoff_ms;
 	struct event *ev_retry;
-};
-
-/* One per sync link: connections are accepted only from that interface. */
-struct tcp_listener {
-	struct chan *c;
-	int fd;
-	unsigned ifindex;
-	char ifname[IF_NAMESIZE];
-	struct event *ev_accept, *ev_pause;
-};
-
-struct chan {
-	uint32_t node_id;
-	int af;
-	struct tcp_listener ls[2];
-	int nls;
-	uint16_t port;
-	size_t limit;
-	size_t max_peers, max_unknown;
-	struct event_base *base;
-	struct chan_events ev;
-	void *arg;
-	struct tcp_peer **peers;
-	size_t npeers;
-	struct tcp_conn *conns;
-	/* closed from inside one of its callbacks: freed when it returns */
-	bool dead;
-	int busy;
-	uint64_t rng;
-
-	struct hafw_ratelimit rl_conn, rl_bad;
-	uint64_t connects, connect_failures, reconnects;
-	uint64_t accepts, accepts_refused, accept_errors, hello_timeouts;
-	uint64_t disconnects, replaced;
-	uint64_t messages_in, bytes_in, messages_out, bytes_out;
-	uint64_t framing[FRAME_N];
-	uint64_t sends_refused_full, sends_not_connected, sends_invalid;
-	uint64_t peers_connected;
 };
 
 static bool is_v4mapped(const uint8_t *ip)
@@ -202,7 +99,7 @@ static bool ip_eq(const struct chan_addr *a, const struct chan_addr *b)
 	return a->len == b->len && !memcmp(a->ip, b->ip, a->len);
 }
 
-static const char *addr_str(const struct chan_addr *a, char *out, size_t size)
+const char *tcp_addr_str(const struct chan_addr *a, char *out, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
 
@@ -276,13 +173,6 @@ static int tune(int fd)
 	return 0;
 }
 
-static struct timeval ms_tv(unsigned ms)
-{
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-
-	return tv;
-}
-
 /* xorshift64*: jitter only, nothing secret */
 static uint32_t rnd(struct chan *c)
 {
@@ -311,68 +201,21 @@ static bool known_addr(const struct chan *c, const struct chan_addr *a)
 	return false;
 }
 
-/* The open connection of an id (at most one: a newer one replaces it). */
-static struct tcp_conn *find_conn(const struct chan *c, uint32_t id)
-{
-	for (struct tcp_conn *k = c->conns; k; k = k->next)
-		if (k->id == id)
-			return k;
-	return NULL;
-}
-
 static struct tcp_conn *find_up(const struct chan *c, uint32_t id)
 {
-	struct tcp_conn *k = find_conn(c, id);
+	struct tcp_conn *k = tcp_conn_find(c, id);
 
 	return k && k->up ? k : NULL;
 }
 
-/* Callbacks into the core. The channel may be closed from inside one: it
- * is freed only when the outermost handler returns (conn_release). */
-static void notify_up(struct chan *c, uint32_t id)
-{
-	if (c->dead || !c->ev.peer_up)
-		return;
-	c->busy++;
-	c->ev.peer_up(c->arg, id);
-	c->busy--;
-}
-
-static void notify_down(struct chan *c, uint32_t id)
-{
-	if (c->dead || !c->ev.peer_down)
-		return;
-	c->busy++;
-	c->ev.peer_down(c->arg, id);
-	c->busy--;
-}
-
-static void notify_recv(struct chan *c, const uint8_t *buf, size_t len,
-                        const struct chan_addr *from)
-{
-	if (c->dead)
-		return;
-	c->busy++;
-	c->ev.recv(c->arg, buf, len, from);
-	c->busy--;
-}
-
-static void chan_free(struct chan *c)
+void tcp_chan_free(struct chan *c)
 {
 	free(c);
 }
 
-static void conn_free(struct tcp_conn *k)
-{
-	if (k->out)
-		evbuffer_free(k->out);
-	free(k->in);
-	free(k);
-}
-
 static void peer_schedule(struct tcp_peer *p, unsigned ms)
 {
-	struct timeval tv = ms_tv(ms);
+	struct timeval tv = tcp_ms_tv(ms);
 
 	evtimer_add(p->ev_retry, &tv);
 }
@@ -387,387 +230,33 @@ static void peer_retry_later(struct tcp_peer *p)
 	peer_schedule(p, ms);
 }
 
-/* Close a connection. notify: tell the core (only ever from the loop). */
-static void conn_close(struct tcp_conn *k, bool notify)
+void tcp_chan_conn_gone(struct chan *c, uint32_t id)
 {
-	struct chan *c = k->c;
-	bool was_up = k->up;
-	uint32_t id = k->id;
 	struct tcp_peer *p;
 
-	if (k->closed)
-		return;
-	k->closed = true;
-	if (k->prev)
-		k->prev->next = k->next;
-	else
-		c->conns = k->next;
-	if (k->next)
-		k->next->prev = k->prev;
-	k->prev = k->next = NULL;
-	if (k->ev_read)
-		event_free(k->ev_read);
-	if (k->ev_write)
-		event_free(k->ev_write);
-	if (k->ev_timer)
-		event_free(k->ev_timer);
-	k->ev_read = k->ev_write = k->ev_timer = NULL;
-	if (k->fd >= 0)
-		close(k->fd);
-	k->fd = -1;
-	if (was_up) {
-		k->up = false;
-		c->peers_connected--;
-		if (!c->dead)
-			c->disconnects++;
-	}
 	/* a replacement, if any, is already in the list: no reconnect then */
-	if (!c->dead && id && (p = find_peer(c, id)) && p->we_connect && !find_conn(c, id))
+	if (!c->dead && id && (p = find_peer(c, id)) && p->we_connect && !tcp_conn_find(c, id))
 		peer_retry_later(p);
-	if (was_up && notify)
-		notify_down(c, id);
-	if (!k->busy)
-		conn_free(k);
 }
 
-/* The end of every handler of a connection: what was closed meanwhile is
- * freed now that nothing of it is in use. */
-static void conn_release(struct tcp_conn *k)
+void tcp_chan_peer_heard(struct chan *c, uint32_t id)
 {
-	struct chan *c = k->c;
+	struct tcp_peer *p = find_peer(c, id);
 
-	if (--k->busy == 0 && k->closed)
-		conn_free(k);
-	if (c->dead && !c->busy)
-		chan_free(c);
+	/* it speaks our protocol: a loss from now on is retried quickly
+	 * again */
+	if (p)
+		p->backoff_ms = BACKOFF_MIN_MS;
 }
 
-static void conn_lost(struct tcp_conn *k, int err)
-{
-	char a[64];
-
-	hafw_log_rl(&k->c->rl_conn, LOG_INFO, "tcp: connection with peer %u at %s %s%s", k->id,
-	            addr_str(&k->addr, a, sizeof(a)), err ? "lost: " : "closed by the peer",
-	            err ? strerror(err) : "");
-	conn_close(k, true);
-}
-
-static void conn_up(struct tcp_conn *k)
-{
-	char a[64];
-
-	k->up = true;
-	k->c->peers_connected++;
-	hafw_log_rl(&k->c->rl_conn, LOG_INFO, "tcp: peer %u up (%s %s)", k->id,
-	            k->outbound ? "connected to" : "accepted from",
-	            addr_str(&k->addr, a, sizeof(a)));
-	notify_up(k->c, k->id);
-}
-
-/* sender: what the message claims, for the reasons that are about it */
-static void framing_error(struct tcp_conn *k, enum tcp_framing why, uint32_t sender)
-{
-	char a[64], whose[32] = "not identified yet", says[40] = "";
-
-	k->c->framing[why]++;
-	if (k->id)
-		snprintf(whose, sizeof(whose), "of peer %u", k->id);
-	if (why == FRAME_SENDER || why == FRAME_MISMATCH)
-		snprintf(says, sizeof(says), ", message from sender %u", sender);
-	hafw_log_rl(&k->c->rl_bad, LOG_WARNING, "tcp: %s from %s (connection %s%s): closing it",
-	            framing_names[why] + strlen("framing_"), addr_str(&k->addr, a, sizeof(a)),
-	            whose, says);
-	conn_close(k, true);
-}
-
-/* The first message of an accepted connection names its peer. */
-static void conn_identify(struct tcp_conn *k, uint32_t id)
-{
-	struct chan *c = k->c;
-	struct tcp_conn *old = find_conn(c, id);
-	char a[64];
-
-	k->id = id;
-	evtimer_del(k->ev_timer);
-	if (old) {
-		c->replaced++;
-		hafw_log_rl(&c->rl_conn, LOG_INFO,
-		            "tcp: a new connection of peer %u from %s replaces the old one", id,
-		            addr_str(&k->addr, a, sizeof(a)));
-		conn_close(old, true);
-		if (k->closed)
-			return;
-	}
-	conn_up(k);
-}
-
-static enum tcp_framing framing_of(enum hafw_wire_err e)
-{
-	switch (e) {
-	case HAFW_WIRE_EVERSION:
-		return FRAME_VERSION;
-	case HAFW_WIRE_ETYPE:
-		return FRAME_TYPE;
-	case HAFW_WIRE_ESENDER:
-		return FRAME_SENDER;
-	default:
-		return FRAME_MAGIC;
-	}
-}
-
-/* Deliver every whole message in the input buffer, in order; keep the
- * start of the next one. */
-static void conn_deliver(struct tcp_conn *k)
-{
-	struct chan *c = k->c;
-	size_t off = 0;
-
-	while (!k->closed) {
-		struct hafw_wire_hdr h;
-		enum hafw_wire_err e = hafw_wire_hdr_peek(k->in + off, k->in_len - off, &h);
-		size_t mlen;
-
-		if (e == HAFW_WIRE_ESHORT)
-			break;
-		if (e != HAFW_WIRE_OK) {
-			framing_error(k, framing_of(e), 0);
-			return;
-		}
-		if (h.sender == c->node_id) {
-			framing_error(k, FRAME_SENDER, h.sender);
-			return;
-		}
-		if (k->id && h.sender != k->id) {
-			framing_error(k, FRAME_MISMATCH, h.sender);
-			return;
-		}
-		mlen = HAFW_WIRE_HDR_LEN + (size_t)h.len;
-		if (mlen > k->in_cap) {
-			uint8_t *in = realloc(k->in, IN_LARGE);
-
-			if (!in) {
-				conn_lost(k, ENOMEM);
-				return;
-			}
-			k->in = in;
-			k->in_cap = IN_LARGE;
-		}
-		if (k->in_len - off < mlen)
-			break;
-		if (!k->id) {
-			conn_identify(k, h.sender);
-			if (k->closed)
-				return;
-		}
-		if (!k->heard) {
-			struct tcp_peer *p = find_peer(c, k->id);
-
-			/* it speaks our protocol: a loss from now on is
-			 * retried quickly again */
-			k->heard = true;
-			if (p)
-				p->backoff_ms = BACKOFF_MIN_MS;
-		}
-		c->messages_in++;
-		notify_recv(c, k->in + off, mlen, &k->addr);
-		off += mlen;
-	}
-	if (k->closed || !off)
-		return;
-	k->in_len -= off;
-	memmove(k->in, k->in + off, k->in_len);
-}
-
-static void conn_read(struct tcp_conn *k)
-{
-	size_t total = 0;
-
-	while (!k->closed && total < READ_PER_TURN) {
-		/* never full here: what stays after a delivery is less than
-		 * one message, and the buffer holds one */
-		ssize_t n = recv(k->fd, k->in + k->in_len, k->in_cap - k->in_len, MSG_DONTWAIT);
-
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				return;
-			conn_lost(k, errno);
-			return;
-		}
-		if (n == 0) {
-			conn_lost(k, 0);
-			return;
-		}
-		total += (size_t)n;
-		k->c->bytes_in += (uint64_t)n;
-		k->in_len += (size_t)n;
-		conn_deliver(k);
-	}
-}
-
-static void conn_flush(struct tcp_conn *k)
-{
-	size_t done = 0;
-
-	while (done < WRITE_PER_TURN && evbuffer_get_length(k->out)) {
-		struct evbuffer_iovec v[WRITE_IOV];
-		struct iovec iov[WRITE_IOV];
-		struct msghdr mh = {.msg_iov = iov};
-		size_t want = 0;
-		ssize_t n;
-		int nv =
-		    evbuffer_peek(k->out, (ev_ssize_t)(WRITE_PER_TURN - done), NULL, v, WRITE_IOV);
-
-		if (nv > WRITE_IOV)
-			nv = WRITE_IOV;
-		for (int i = 0; i < nv; i++) {
-			iov[i].iov_base = v[i].iov_base;
-			iov[i].iov_len = v[i].iov_len;
-			want += v[i].iov_len;
-		}
-		mh.msg_iovlen = (size_t)nv;
-		/* MSG_NOSIGNAL: a peer gone is an error to handle, not a
-		 * signal that kills the daemon */
-		n = sendmsg(k->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				return;
-			conn_lost(k, errno);
-			return;
-		}
-		evbuffer_drain(k->out, (size_t)n);
-		k->c->bytes_out += (uint64_t)n;
-		done += (size_t)n;
-		if ((size_t)n < want)
-			return;
-	}
-	if (!evbuffer_get_length(k->out))
-		event_del(k->ev_write);
-}
-
-static void connect_failed(struct tcp_conn *k, int err)
-{
-	char a[64];
-
-	k->c->connect_failures++;
-	hafw_log_rl(&k->c->rl_conn, LOG_INFO, "tcp: cannot connect to peer %u at %s: %s", k->id,
-	            addr_str(&k->addr, a, sizeof(a)), strerror(err));
-	/* never up: nothing to report; the close schedules the retry */
-	conn_close(k, false);
-}
-
-static void conn_connected(struct tcp_conn *k)
-{
-	socklen_t len = sizeof(int);
-	int err = 0;
-
-	if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err) {
-		connect_failed(k, err);
-		return;
-	}
-	k->connecting = false;
-	k->c->connects++;
-	evtimer_del(k->ev_timer);
-	event_del(k->ev_write);
-	if (event_add(k->ev_read, NULL) < 0) {
-		conn_lost(k, ENOMEM);
-		return;
-	}
-	conn_up(k);
-}
-
-static void conn_on_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct tcp_conn *k = arg;
-
-	(void)fd;
-	(void)what;
-	k->busy++;
-	conn_read(k);
-	conn_release(k);
-}
-
-static void conn_on_write(evutil_socket_t fd, short what, void *arg)
-{
-	struct tcp_conn *k = arg;
-
-	(void)fd;
-	(void)what;
-	k->busy++;
-	if (k->connecting)
-		conn_connected(k);
-	else
-		conn_flush(k);
-	conn_release(k);
-}
-
-static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct tcp_conn *k = arg;
-	char a[64];
-
-	(void)fd;
-	(void)what;
-	k->busy++;
-	if (k->connecting) {
-		connect_failed(k, ETIMEDOUT);
-	} else if (!k->id) {
-		k->c->hello_timeouts++;
-		hafw_log_rl(&k->c->rl_bad, LOG_INFO,
-		            "tcp: connection from %s sent no message in %d ms: closing it",
-		            addr_str(&k->addr, a, sizeof(a)), HELLO_TIMEOUT_MS);
-		conn_close(k, false);
-	}
-	conn_release(k);
-}
-
-static struct tcp_conn *conn_new(struct chan *c, int fd, uint32_t id, bool outbound,
-                                 const struct chan_addr *addr)
-{
-	struct tcp_conn *k = calloc(1, sizeof(*k));
-
-	if (!k)
-		return NULL;
-	k->c = c;
-	k->fd = fd;
-	k->id = id;
-	k->outbound = outbound;
-	k->addr = *addr;
-	k->in_cap = IN_SMALL;
-	k->in = malloc(k->in_cap);
-	k->out = evbuffer_new();
-	k->ev_read = event_new(c->base, fd, EV_READ | EV_PERSIST, conn_on_read, k);
-	k->ev_write = event_new(c->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, k);
-	k->ev_timer = evtimer_new(c->base, conn_on_timer, k);
-	if (!k->in || !k->out || !k->ev_read || !k->ev_write || !k->ev_timer) {
-		if (k->ev_read)
-			event_free(k->ev_read);
-		if (k->ev_write)
-			event_free(k->ev_write);
-		if (k->ev_timer)
-			event_free(k->ev_timer);
-		conn_free(k);
-		return NULL;
-	}
-	k->next = c->conns;
-	if (c->conns)
-		c->conns->prev = k;
-	c->conns = k;
-	return k;
-}
-
-/* One non-blocking connect; the loop reports how it went (conn_connected). */
+/* One non-blocking connect; the loop reports how it went (chan_tcp_conn.c). */
 static void peer_connect(struct tcp_peer *p)
 {
 	struct chan *c = p->c;
-	struct tcp_conn *k;
 	struct chan_addr to = p->addr;
-	struct timeval tv = ms_tv(CONNECT_TIMEOUT_MS);
 	union tcp_sa sa;
 	socklen_t salen;
 	const char *ifname;
-	char a[64];
 	int fd, ret;
 
 	if (p->retry)
@@ -788,27 +277,15 @@ static void peer_connect(struct tcp_peer *p)
 		ret = -errno;
 		goto fail;
 	}
-	k = conn_new(c, fd, p->id, true, &to);
-	if (!k) {
-		ret = -ENOMEM;
+	ret = tcp_conn_connect(c, fd, p->id, &to);
+	if (ret < 0)
 		goto fail;
-	}
-	k->connecting = true;
-	/* even a connect that succeeded at once is reported from the loop */
-	if (event_add(k->ev_write, NULL) < 0 || evtimer_add(k->ev_timer, &tv) < 0) {
-		k->fd = -1;
-		conn_close(k, false);
-		ret = -ENOMEM;
-		goto fail;
-	}
 	return;
 fail:
 	if (fd >= 0)
 		close(fd);
-	c->connect_failures++;
-	hafw_log_rl(&c->rl_conn, LOG_INFO, "tcp: cannot connect to peer %u at %s: %s", p->id,
-	            addr_str(&to, a, sizeof(a)), strerror(-ret));
-	/* conn_close may have scheduled it already; once is enough */
+	tcp_conn_connect_failed(c, p->id, &to, -ret);
+	/* tcp_conn_close may have scheduled it already; once is enough */
 	if (!evtimer_pending(p->ev_retry, NULL))
 		peer_retry_later(p);
 }
@@ -820,7 +297,7 @@ static void peer_on_retry(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* the peer reached us meanwhile */
-	if (find_conn(p->c, p->id))
+	if (tcp_conn_find(p->c, p->id))
 		return;
 	peer_connect(p);
 }
@@ -858,11 +335,10 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 
 	(void)what;
 	for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
-		struct timeval tv = ms_tv(HELLO_TIMEOUT_MS);
+		struct timeval tv = tcp_ms_tv(ACCEPT_PAUSE_MS);
 		union tcp_sa sa;
 		socklen_t salen = sizeof(sa);
 		struct chan_addr from;
-		struct tcp_conn *k;
 		char a[64];
 		int fd, err;
 
@@ -877,7 +353,6 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 			c->accept_errors++;
 			hafw_log_rl(&c->rl_bad, LOG_WARNING, "tcp: accept failed: %s",
 			            strerror(err));
-			tv = ms_tv(ACCEPT_PAUSE_MS);
 			event_del(l->ev_accept);
 			evtimer_add(l->ev_pause, &tv);
 			return;
@@ -888,18 +363,13 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 			hafw_log_rl(&c->rl_bad, LOG_WARNING,
 			            "tcp: connection from %s refused: too many connections of "
 			            "unknown peers",
-			            addr_str(&from, a, sizeof(a)));
+			            tcp_addr_str(&from, a, sizeof(a)));
 			close(fd);
 			continue;
 		}
-		err = tune(fd);
-		k = err < 0 ? NULL : conn_new(c, fd, 0, false, &from);
-		if (!k || event_add(k->ev_read, NULL) < 0 || evtimer_add(k->ev_timer, &tv) < 0) {
+		if (tune(fd) < 0 || tcp_conn_accept(c, fd, &from) < 0) {
 			c->accept_errors++;
-			if (k)
-				conn_close(k, false);
-			else
-				close(fd);
+			close(fd);
 			continue;
 		}
 		c->accepts++;
@@ -910,26 +380,11 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
  * not match its length would garble everything after it. */
 static bool msg_ok(struct chan *c, const uint8_t *buf, size_t len)
 {
-	if (buf && len >= HAFW_WIRE_HDR_LEN && len <= MSG_MAX &&
+	if (buf && len >= HAFW_WIRE_HDR_LEN && len <= TCP_MSG_MAX &&
 	    (size_t)(buf[6] << 8 | buf[7]) == len - HAFW_WIRE_HDR_LEN)
 		return true;
 	c->sends_invalid++;
 	return false;
-}
-
-static int conn_queue(struct tcp_conn *k, const uint8_t *buf, size_t len)
-{
-	struct chan *c = k->c;
-
-	if (evbuffer_get_length(k->out) > c->limit) {
-		c->sends_refused_full++;
-		return -ENOBUFS;
-	}
-	if (evbuffer_add(k->out, buf, len) < 0)
-		return -ENOMEM;
-	c->messages_out++;
-	event_add(k->ev_write, NULL);
-	return 0;
 }
 
 static int tcp_send_peer(struct chan *c, uint32_t id, const uint8_t *buf, size_t len)
@@ -943,7 +398,7 @@ static int tcp_send_peer(struct chan *c, uint32_t id, const uint8_t *buf, size_t
 		c->sends_not_connected++;
 		return -ENOTCONN;
 	}
-	return conn_queue(k, buf, len);
+	return tcp_conn_queue(k, buf, len);
 }
 
 static int tcp_send(struct chan *c, const uint8_t *buf, size_t len)
@@ -957,7 +412,7 @@ static int tcp_send(struct chan *c, const uint8_t *buf, size_t len)
 
 		if (!k->up)
 			continue;
-		r = conn_queue(k, buf, len);
+		r = tcp_conn_queue(k, buf, len);
 		if (r == 0)
 			sent++;
 		else
@@ -994,7 +449,7 @@ static int tcp_send_to(struct chan *c, const struct chan_addr *to, const uint8_t
 		c->sends_not_connected++;
 		return -ENOTCONN;
 	}
-	return conn_queue(best, buf, len);
+	return tcp_conn_queue(best, buf, len);
 }
 
 static int tcp_peer_add(struct chan *c, uint32_t id, const struct chan_addr *addr)
@@ -1016,9 +471,9 @@ static int tcp_peer_add(struct chan *c, uint32_t id, const struct chan_addr *add
 		p->addr = a;
 		if (!p->we_connect)
 			return 0;
-		k = find_conn(c, id);
+		k = tcp_conn_find(c, id);
 		if (k && k->connecting)
-			conn_close(k, false);
+			tcp_conn_close(k, false);
 		else if (k)
 			return 0;
 		p->backoff_ms = BACKOFF_MIN_MS;
@@ -1043,7 +498,7 @@ static int tcp_peer_add(struct chan *c, uint32_t id, const struct chan_addr *add
 	c->peers[c->npeers++] = p;
 	/* from the loop, even the first attempt: nothing happens inside
 	 * the core's call */
-	if (p->we_connect && !find_conn(c, id))
+	if (p->we_connect && !tcp_conn_find(c, id))
 		peer_schedule(p, 0);
 	return 0;
 }
@@ -1052,7 +507,7 @@ static void tcp_peer_del(struct chan *c, uint32_t id)
 {
 	struct tcp_conn *k;
 
-	/* 0 is no peer: find_conn(0) would name the connections not yet
+	/* 0 is no peer: tcp_conn_find(0) would name the connections not yet
 	 * identified */
 	if (!id)
 		return;
@@ -1067,8 +522,8 @@ static void tcp_peer_del(struct chan *c, uint32_t id)
 		break;
 	}
 	/* forgotten first, so the close schedules no reconnect */
-	while ((k = find_conn(c, id)))
-		conn_close(k, false);
+	while ((k = tcp_conn_find(c, id)))
+		tcp_conn_close(k, false);
 }
 
 static void tcp_close(struct chan *c)
@@ -1077,7 +532,7 @@ static void tcp_close(struct chan *c)
 		return;
 	c->dead = true;
 	while (c->conns)
-		conn_close(c->conns, false);
+		tcp_conn_close(c->conns, false);
 	for (size_t i = 0; i < c->npeers; i++) {
 		event_free(c->peers[i]->ev_retry);
 		free(c->peers[i]);
@@ -1098,7 +553,7 @@ static void tcp_close(struct chan *c)
 		l->fd = -1;
 	}
 	if (!c->busy)
-		chan_free(c);
+		tcp_chan_free(c);
 }
 
 static int listen_on(struct chan *c, struct tcp_listener *l)
@@ -1213,7 +668,7 @@ err:
 static size_t tcp_max_dgram(struct chan *c)
 {
 	(void)c;
-	return MSG_MAX;
+	return TCP_MSG_MAX;
 }
 
 static size_t tcp_backlog(struct chan *c)
@@ -1227,7 +682,7 @@ static size_t tcp_backlog(struct chan *c)
 
 static size_t tcp_peer_backlog(struct chan *c, uint32_t id)
 {
-	struct tcp_conn *k = find_conn(c, id);
+	struct tcp_conn *k = tcp_conn_find(c, id);
 
 	return k ? evbuffer_get_length(k->out) : 0;
 }
@@ -1238,32 +693,32 @@ static int tcp_stats(struct chan *c, struct chan_stat *out, int max)
 	int n = 0;
 
 	for (int i = 0; i < FRAME_N; i++)
-		framing += c->framing[i];
+		framing += c->kc.framing[i];
 	{
 		const struct chan_stat all[] = {
-		    {"connects", c->connects},
-		    {"connect_failures", c->connect_failures},
+		    {"connects", c->kc.connects},
+		    {"connect_failures", c->kc.connect_failures},
 		    {"reconnects", c->reconnects},
 		    {"accepts", c->accepts},
 		    {"accepts_refused", c->accepts_refused},
 		    {"accept_errors", c->accept_errors},
-		    {"hello_timeouts", c->hello_timeouts},
-		    {"disconnects", c->disconnects},
-		    {"replaced", c->replaced},
-		    {"messages_in", c->messages_in},
-		    {"bytes_in", c->bytes_in},
-		    {"messages_out", c->messages_out},
-		    {"bytes_out", c->bytes_out},
+		    {"hello_timeouts", c->kc.hello_timeouts},
+		    {"disconnects", c->kc.disconnects},
+		    {"replaced", c->kc.replaced},
+		    {"messages_in", c->kc.messages_in},
+		    {"bytes_in", c->kc.bytes_in},
+		    {"messages_out", c->kc.messages_out},
+		    {"bytes_out", c->kc.bytes_out},
 		    {"framing_errors", framing},
-		    {framing_names[FRAME_MAGIC], c->framing[FRAME_MAGIC]},
-		    {framing_names[FRAME_VERSION], c->framing[FRAME_VERSION]},
-		    {framing_names[FRAME_TYPE], c->framing[FRAME_TYPE]},
-		    {framing_names[FRAME_SENDER], c->framing[FRAME_SENDER]},
-		    {framing_names[FRAME_MISMATCH], c->framing[FRAME_MISMATCH]},
-		    {"sends_refused_full", c->sends_refused_full},
+		    {tcp_framing_names[FRAME_MAGIC], c->kc.framing[FRAME_MAGIC]},
+		    {tcp_framing_names[FRAME_VERSION], c->kc.framing[FRAME_VERSION]},
+		    {tcp_framing_names[FRAME_TYPE], c->kc.framing[FRAME_TYPE]},
+		    {tcp_framing_names[FRAME_SENDER], c->kc.framing[FRAME_SENDER]},
+		    {tcp_framing_names[FRAME_MISMATCH], c->kc.framing[FRAME_MISMATCH]},
+		    {"sends_refused_full", c->kc.sends_refused_full},
 		    {"sends_not_connected", c->sends_not_connected},
 		    {"sends_invalid", c->sends_invalid},
-		    {"peers_connected", c->peers_connected},
+		    {"peers_connected", c->kc.peers_connected},
 		    {"backlog_bytes", tcp_backlog(c)},
 		};
 

@@ -35,6 +35,7 @@ struct repl_peer_stats {
 	uint64_t dgrams, frames, events, heartbeats;
 	uint64_t lost_dgrams;   /* numbers that never arrived */
 	uint64_t dup_dgrams;    /* seen before: dropped */
+	uint64_t gaps;          /* numbers missing when a later one arrived (NACKed) */
 	uint64_t late_dgrams;   /* reordered, applied */
 	uint64_t stale_dgrams;  /* older than the window: dropped */
 	uint64_t stale_epoch;   /* from an earlier run of the peer: dropped */

@@ -333,6 +333,10 @@ static bool check_seq(struct repl *r, struct repl_peer *p, uint32_t seq, bool *l
 	uint64_t lost;
 
 	*late = false;
+	/* numbers skipped on arrival: each a hole, repaired or not */
+	if (p->win.valid && seq_after(seq, p->win.hi + 1) &&
+	    seq_diff(seq, p->win.hi) <= SEQWIN_BITS)
+		p->st.gaps += (uint64_t)seq_diff(seq, p->win.hi) - 1;
 	switch (seqwin_check(&p->win, seq, &lost)) {
 	case SEQWIN_NEW:
 		p->st.lost_dgrams += lost;

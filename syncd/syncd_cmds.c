@@ -100,6 +100,8 @@ static struct json_object *cmd_status(void *arg, struct json_object *req, struct
 	ADD(o, "node", node);
 	ADD(in, "flows", I64(cache_count(repl_internal_flows(s->repl))));
 	ADD(in, "expectations", I64(cache_count(repl_internal_exps(s->repl))));
+	/* new flows younger than sync.delay_ms: not sent to any peer yet */
+	ADD(in, "unprotected", I64(repl_txq_delayed_count(s->repl)));
 	ADD(in, "bytes",
 	    I64(cache_bytes(repl_internal_flows(s->repl)) +
 	        cache_bytes(repl_internal_exps(s->repl))));
@@ -274,6 +276,7 @@ static void peer_counters(struct json_object *rp, struct repl *r)
 	}
 	STAT(rp, &t, lost_dgrams);
 	STAT(rp, &t, dup_dgrams);
+	STAT(rp, &t, gaps);
 	STAT(rp, &t, late_dgrams);
 	STAT(rp, &t, stale_dgrams);
 	STAT(rp, &t, stale_epoch);
@@ -328,6 +331,8 @@ static struct json_object *cmd_stats(void *arg, struct json_object *req, struct 
 	(void)req;
 	(void)cr;
 	repl_counters(rp, st);
+	/* a gauge: new flows younger than sync.delay_ms, not sent yet */
+	ADD(rp, "unprotected", I64(repl_txq_delayed_count(s->repl)));
 	for (int i = 1; i < HAFW_WIRE_NERR; i++)
 		ADD(bad, hafw_wire_err_name(i), I64(st->bad_dgrams[i]));
 	ADD(rp, "bad_datagrams", bad);

@@ -311,7 +311,8 @@ static int t_open_cfg(int node, const struct hafw_config *cfg)
 
 	enter(nodes[node].ns);
 	in_call++;
-	ret = chan_tcp_ops.open(&ch[node], cfg, 0, nodes[node].base, &events, (void *)&node_idx[node]);
+	ret = chan_tcp_ops.open(&ch[node], cfg, 0, nodes[node].base, &events,
+	                        (void *)&node_idx[node]);
 	in_call--;
 	enter(hub_ns);
 	return ret;
@@ -1445,7 +1446,8 @@ static void test_errors(void **state)
 	assert_int_equal(t_open_cfg(A, &cfg), -EINVAL);
 	cfg_init(&cfg, A, GROUP4);
 	enter(nodes[A].ns);
-	assert_int_equal(chan_tcp_ops.open(&ch[A], &cfg, 0, nodes[A].base, &no_recv, NULL), -EINVAL);
+	assert_int_equal(chan_tcp_ops.open(&ch[A], &cfg, 0, nodes[A].base, &no_recv, NULL),
+	                 -EINVAL);
 	enter(hub_ns);
 	assert_null(ch[A]);
 

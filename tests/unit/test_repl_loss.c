@@ -98,6 +98,8 @@ static void lossy_run(unsigned percent, bool repair)
 	              (unsigned long long)(repl_peer_by_id(b->r, 1)->st.resyncs_loss +
 	                                   repl_peer_by_id(b->r, 1)->st.resyncs_digest));
 	assert_true(l.dropped > 0);
+	/* the holes were seen as they came, repaired or not */
+	assert_true(repl_peer_by_id(b->r, 1)->st.gaps > 0);
 	if (repair) {
 		assert_true(converged);
 		assert_true(repl_peer_by_id(b->r, 1)->st.nacks_sent > 0);

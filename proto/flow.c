@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <endian.h>
 #include <string.h>
 
 bool hafw_tuple_is_icmp(const struct hafw_tuple *t)
@@ -81,15 +82,20 @@ uint64_t hafw_tuple_hash(const struct hafw_tuple *t, uint16_t zone, uint64_t see
 	uint64_t h = seed;
 	int alen = hafw_tuple_addr_len(t);
 
+	/* address bytes read as little-endian words whatever the host: the
+	 * hash feeds the digest that nodes compare, so it must not depend on
+	 * the byte order of the machine */
 	memset(w, 0, sizeof(w));
 	memcpy(&w[0], t->src, alen == 4 ? 4 : 8);
 	memcpy(&w[1], t->dst, alen == 4 ? 4 : 8);
+	w[0] = le64toh(w[0]);
+	w[1] = le64toh(w[1]);
 	if (alen == 16) {
 		uint64_t a, b;
 		memcpy(&a, t->src + 8, 8);
 		memcpy(&b, t->dst + 8, 8);
-		h = mix64(h, a);
-		h = mix64(h, b);
+		h = mix64(h, le64toh(a));
+		h = mix64(h, le64toh(b));
 	}
 	w[2] = (uint64_t)t->sport << 48 | (uint64_t)t->dport << 32 | (uint64_t)t->l3 << 24 |
 	       (uint64_t)t->l4 << 16 | zone;

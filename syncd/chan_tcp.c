@@ -85,6 +85,7 @@ static void addr_norm(struct chan_addr *out, const struct chan_addr *in)
 {
 	memset(out, 0, sizeof(*out));
 	out->port = in->port;
+	out->link = in->link; /* which sync link the connection goes over */
 	if (in->len == 16 && is_v4mapped(in->ip)) {
 		out->len = 4;
 		memcpy(out->ip, in->ip + 12, 4);

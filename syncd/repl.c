@@ -52,9 +52,15 @@ void repl_tick(struct repl *r)
 	uint64_t now = repl_now_ms(r);
 
 	if (now >= r->next_hb_ms) {
+		uint64_t every = (uint64_t)r->cfg->sync_heartbeat_ms;
+
 		repl_send_heartbeat(r);
 		repl_links_probe(r);
-		r->next_hb_ms = now + (uint64_t)r->cfg->sync_heartbeat_ms;
+		/* on the schedule, not after this late tick: the interval holds
+		 * on average whatever the tick's granularity */
+		r->next_hb_ms += every;
+		if (r->next_hb_ms <= now)
+			r->next_hb_ms = now + every;
 	}
 	repl_peers_tick(r);
 	repl_links_tick(r);
@@ -252,6 +258,7 @@ int repl_start(struct repl *r, const char **what)
 	if (!cap && r->tops->max_entries)
 		cap = r->tops->max_entries(r->trk);
 	r->cap = cap ? cap : 1u << 20;
+	r->started_ms = repl_now_ms(r);
 	/* heartbeat first, so peers learn our epoch even before the dump has
 	 * anything to say */
 	repl_send_heartbeat(r);

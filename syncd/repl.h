@@ -107,6 +107,7 @@ struct repl_peer {
 	/* the control connection (repl_bulk.c) */
 	bool ctl_added, ctl_up, hello_sent;
 	struct chan_addr ctl_addr; /* the connection goes there */
+	uint64_t ctl_retry_ms;     /* no connection before (after a refusal) */
 	uint32_t caps, proto_minor;
 	struct bulk_tx *btx; /* a bulk we send it */
 	uint64_t bulk_rx_id, bulk_rx_entries, bulk_rx_frames, bulk_rx_ms, bulk_req_ms;
@@ -136,7 +137,6 @@ struct repl_stats {
 	    peers_refused_rate;
 	uint64_t peers_expired, peers_evicted;
 	uint64_t version_future; /* a version far ahead of our clock: not followed */
-	uint64_t nack_ignored;
 	uint64_t nacks_received, nacks_refused, retransmits, ring_misses;
 	uint64_t coalesced; /* events merged into a later one before sending */
 	uint64_t link_switches;

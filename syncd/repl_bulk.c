@@ -27,6 +27,8 @@
 /* a peer just heard: its control connection has this long to come up
  * before we ask for its state by multicast instead */
 #define CTL_GRACE_MS 2000
+/* a peer of another major version is connected to again after this long */
+#define CTL_REFUSED_RETRY_MS 30000
 
 static struct hafw_ratelimit rl_ctl = HAFW_RATELIMIT_INIT(10, 5);
 
@@ -233,9 +235,13 @@ static int send_end(struct repl *r, struct repl_peer *p, struct bulk_tx *b)
 	int ret;
 
 	m.node_id = (uint32_t)r->cfg->node_id;
-	m.has_bulk_id = m.has_entries = 1;
+	m.has_bulk_id = m.has_entries = m.has_flows = m.has_expectations = 1;
 	m.bulk_id = b->id;
 	m.entries = b->entries;
+	/* what this node holds now (the bulk may have sent more or less:
+	 * entries changed while it ran) */
+	m.flows = (uint32_t)(cache_count(r->flows) - repl_txq_delayed(r));
+	m.expectations = (uint32_t)cache_count(r->exps);
 	ret = PACK_SEND(r, p, HAFW_MSG_BULK_END, &m, hafw__bulk_end__pack,
 	                hafw__bulk_end__get_packed_size);
 	if (ret >= 0) {
@@ -387,7 +393,9 @@ static void rx_hello(struct repl *r, struct repl_peer *p, const struct hafw_wire
 		            p->id, m->proto_version >> 8, m->proto_version & 0xff,
 		            HAFW_PROTO_VERSION >> 8, HAFW_PROTO_VERSION & 0xff);
 		r->ccops->peer_del(r->cchan, p->id);
-		p->ctl_up = false;
+		p->ctl_up = p->hello_sent = p->ctl_added = false;
+		/* tried again later: the peer may be upgraded meanwhile */
+		p->ctl_retry_ms = repl_now_ms(r) + CTL_REFUSED_RETRY_MS;
 		hafw__hello__free_unpacked(m, NULL);
 		return;
 	}
@@ -415,6 +423,7 @@ static void rx_bulk_req(struct repl *r, struct repl_peer *p, const struct hafw_w
 			hafw__bulk_request__free_unpacked(m, NULL);
 		return;
 	}
+	p->st.unknown_fields += m->base.n_unknown_fields;
 	r->st.bulk_requests++;
 	start_bulk(r, p, m);
 	hafw__bulk_request__free_unpacked(m, NULL);
@@ -433,6 +442,7 @@ static void rx_bulk_begin(struct repl *r, struct repl_peer *p, const struct hafw
 	}
 	/* our copy was marked when we asked; a new bulk (not the one that
 	 * broke off) starts its count again */
+	p->st.unknown_fields += m->base.n_unknown_fields;
 	if (m->bulk_id != p->bulk_rx_id)
 		p->bulk_rx_entries = p->bulk_rx_frames = 0;
 	p->bulk_rx_id = m->bulk_id;
@@ -452,6 +462,7 @@ static void rx_bulk_end(struct repl *r, struct repl_peer *p, const struct hafw_w
 			hafw__bulk_end__free_unpacked(m, NULL);
 		return;
 	}
+	p->st.unknown_fields += m->base.n_unknown_fields;
 	hafw__bulk_end__free_unpacked(m, NULL);
 	p->st.bulks_received++;
 	p->bulk_rx_active = false;
@@ -565,7 +576,8 @@ void repl_bulk_tick(struct repl *r, struct repl_peer *p)
 		p->ctl_added = false;
 		on_ctl_down(r, p->id);
 	}
-	if (!p->ctl_added && p->addr.len && r->ccops->peer_add(r->cchan, p->id, &p->addr) == 0) {
+	if (!p->ctl_added && p->addr.len && now >= p->ctl_retry_ms &&
+	    r->ccops->peer_add(r->cchan, p->id, &p->addr) == 0) {
 		p->ctl_added = true;
 		p->ctl_addr = p->addr;
 	}

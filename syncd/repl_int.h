@@ -106,6 +106,7 @@ struct repl {
 
 	struct event *tick_ev, *work_ev;
 	uint64_t next_hb_ms;
+	uint64_t started_ms;
 	/* discovery: new peers per time (token bucket) */
 	uint64_t disc_tokens_ms;
 	unsigned disc_tokens;

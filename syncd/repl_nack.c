@@ -179,6 +179,13 @@ bool repl_ready(struct repl *r, char *why, size_t len)
 		snprintf(why, len, "still learning this node's own table from the tracker");
 		return false;
 	}
+	/* a peer not heard yet counts as down: right after a start that is
+	 * every peer, so give them a dead interval to be heard first */
+	if (repl_now_ms(r) - r->started_ms < (uint64_t)r->cfg->sync_dead_interval_ms) {
+		snprintf(why, len,
+		         "just started: waiting a dead interval for the peers to be heard");
+		return false;
+	}
 	for (int i = 0; i < r->npeers; i++) {
 		struct repl_peer *p = r->peers[i];
 		const char *what = NULL;
@@ -243,11 +250,13 @@ static void answer_nack(struct repl *r, struct repl_peer *p, const Hafw__Nack *n
 	for (size_t i = 0; i + 1 < nk->n_ranges && sent < NACK_MAX_RESEND; i += 2) {
 		uint32_t from_seq = nk->ranges[i], to = nk->ranges[i + 1];
 
-		if (seq_after(from_seq, to) || seq_after(to, r->seq) ||
-		    (uint32_t)(to - from_seq) >= NACK_MAX_RESEND) {
+		if (seq_after(from_seq, to) || seq_after(to, r->seq)) {
 			r->st.nacks_refused++;
 			continue;
 		}
+		/* a long range: its start now, the rest when it is asked again */
+		if ((uint32_t)(to - from_seq) >= NACK_MAX_RESEND)
+			to = from_seq + NACK_MAX_RESEND - 1;
 		for (uint32_t s = from_seq;; s++) {
 			size_t len;
 			const uint8_t *d = rtxring_get(r->ring, s, &len);
@@ -304,6 +313,7 @@ void repl_rx_nack(struct repl *r, struct repl_peer *p, const struct hafw_wire_hd
 			hafw__nack__free_unpacked(nk, NULL);
 		return;
 	}
+	p->st.unknown_fields += nk->base.n_unknown_fields;
 	if (nk->has_miss && nk->miss)
 		took_miss(r, p, nk);
 	else

@@ -234,6 +234,7 @@ static void rx_heartbeat(struct repl *r, struct repl_peer *p, const struct hafw_
 	}
 	r->st.heartbeats_received++;
 	p->st.heartbeats++;
+	p->st.unknown_fields += hb->base.n_unknown_fields;
 	if (hb->has_role && hb->role <= HAFW__ROLE__ROLE_FAULT)
 		p->role = (enum repl_role)hb->role;
 	if (hb->name && p->configured && strcmp(hb->name, p->name)) {

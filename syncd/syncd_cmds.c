@@ -224,7 +224,6 @@ static void repl_counters(struct json_object *rp, const struct repl_stats *st)
 	STAT(rp, st, peers_expired);
 	STAT(rp, st, peers_evicted);
 	STAT(rp, st, version_future);
-	STAT(rp, st, nack_ignored);
 	STAT(rp, st, nacks_received);
 	STAT(rp, st, nacks_refused);
 	STAT(rp, st, retransmits);

@@ -68,6 +68,13 @@ check "A switched once" eq "$(stat_of a "['replication']['link_switches']")" 1
 check "no resync was needed" eq "$(resyncs resyncs)" "$r0"
 check "what sync0 swallowed came back by NACK" \
 	ge "$(stat_of b "['peers']['nacks_sent']")" 1
+ctl_up() { json_get b "[p['control_connected'] for p in j['peers'] if p['id'] == 1][0]" peers; }
+check "the control connection follows to sync1" wait_for 15 "control on sync1" eval '[ "$(ctl_up)" = True ]'
+bulks0=$(stat_of b "['peers']['bulks_received']")
+ctl b resync >/dev/null
+check "a resync asked of A now comes as a bulk over sync1" \
+	wait_for 10 "bulk" eval '[ "$(stat_of b "['"'"'peers'"'"']['"'"'bulks_received'"'"']")" -gt "$bulks0" ]'
+check "and B still holds exactly A's table" wait_for 10 "B = A" same_as_a
 ctl b commit >/dev/null
 check "after B's commit the tables agree" compare_tables a b
 cut a off

@@ -194,6 +194,13 @@ static void test_version_negotiation(void **state)
 	inject_ctl(w->b, 1, HAFW_MSG_HELLO, pb, n);
 	assert_int_equal(p->st.version_refused, 1);
 	assert_false(p->ctl_up);
+	/* not connected to again at once (it would be refused again), but
+	 * later: the peer may have been upgraded */
+	assert_false(p->ctl_added);
+	fnet_pass(w->n, 2000);
+	assert_false(p->ctl_added);
+	fnet_pass(w->n, 30000);
+	assert_true(p->ctl_added);
 
 	/* a next minor: a hello with a field this version does not know, a
 	 * message type it does not know, and a data frame whose event has
@@ -318,6 +325,51 @@ static void test_nack_over_control(void **state)
 	assert_true(without.resyncs_loss > 0);
 }
 
+/* hafwctl ready: not right after a start (peers not heard yet count as
+ * down), not while a peer's bulk is under way, then ready; a node alone is
+ * ready once a dead interval passed. */
+static void test_ready(void **state)
+{
+	struct fpair *w = *state;
+	struct repl_peer *p = NULL;
+	char why[128];
+	int steps = 0;
+
+	add_flows(w->a, 0, 20000);
+	w->a->ctl.limit = 8 * 1024; /* a slow bulk */
+	fnode_start(w->a);
+	fnet_pass(w->n, 500);
+	assert_false(repl_ready(w->a->r, why, sizeof(why)));
+	assert_non_null(strstr(why, "just started"));
+	fnet_pass(w->n, 1000);
+	assert_true(repl_ready(w->a->r, why, sizeof(why))); /* alone, after the grace */
+
+	/* B's grace short, so its bulk is still under way after it */
+	w->b->cfg.sync_heartbeat_ms = 100;
+	w->b->cfg.sync_dead_interval_ms = 300;
+	fnode_start(w->b);
+	assert_false(repl_ready(w->b->r, why, sizeof(why)));
+	while (steps++ < 4000) {
+		event_base_loop(w->n->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		for (int i = 0; i < 2; i++)
+			repl_flush_frames(w->n->nodes[i]->r);
+		fnet_deliver(w->n);
+		fnet_advance(w->n, 5);
+		for (int i = 0; i < 2; i++)
+			repl_tick(w->n->nodes[i]->r);
+		p = repl_peer_by_id(w->b->r, 1);
+		if (p && p->bulk_rx_active && repl_now_ms(w->b->r) - w->b->r->started_ms > 300)
+			break;
+	}
+	assert_non_null(p);
+	assert_true(p->bulk_rx_active);
+	assert_false(repl_ready(w->b->r, why, sizeof(why)));
+	assert_non_null(strstr(why, "full state"));
+	fnet_pass(w->n, 3000);
+	assert_int_equal(fnode_ext_count(w->b, 1), 20000);
+	assert_true(repl_ready(w->b->r, why, sizeof(why)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +380,7 @@ int main(void)
 	                                    fpair_teardown),
 	    cmocka_unit_test_setup_teardown(test_version_negotiation, fpair_setup, fpair_teardown),
 	    cmocka_unit_test(test_nack_over_control),
+	    cmocka_unit_test_setup_teardown(test_ready, fpair_setup, fpair_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,12 +106,12 @@ void config_defaults(struct hafw_config *c)
 	c->commit_batch = 2048;
 	c->sync_port = 3780;
 	c->sync_flush_ms = 5;
-	c->sync_heartbeat_ms = 1000;
+	c->sync_heartbeat_ms = 250;
 	c->sync_ttl = 1;
 	c->sync_rcvbuf = 16 << 20;
 	c->sync_sndbuf = 4 << 20;
 	c->sync_send_queue = 4096;
-	c->sync_dead_interval_ms = 3000;
+	c->sync_dead_interval_ms = 1000;
 	c->sync_max_peers = 32;
 	c->sync_peer_expire_s = 600;
 	c->sync_max_entries = 0;

@@ -169,6 +169,11 @@ int repl_chan_stats(struct repl *r, struct chan_stat *out, int max)
 	return repl_link_stats(r, 0, out, max);
 }
 
+const struct repl_peer_stats *repl_gone_peers_stats(const struct repl *r)
+{
+	return &r->gone_peers_st;
+}
+
 int repl_control_stats(struct repl *r, struct chan_stat *out, int max)
 {
 	return r->cchan && r->ccops->stats ? r->ccops->stats(r->cchan, out, max) : 0;

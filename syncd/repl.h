@@ -18,7 +18,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A hole is given up once it is older than the peer's heartbeat that came
+ * this many heartbeat intervals ago, and at least REPL_GIVE_UP_MIN_MS ago:
+ * NACKs (every tick) had that long to fill it. With short heartbeats a
+ * count alone would give up after a few NACK rounds, which at high loss
+ * turns repairable holes into resyncs. */
 #define REPL_GIVE_UP_HEARTBEATS 3
+#define REPL_GIVE_UP_MIN_MS     2000
+#define REPL_HB_HISTORY         64
 
 enum repl_role { REPL_ROLE_UNKNOWN = 0, REPL_ROLE_PRIMARY, REPL_ROLE_BACKUP, REPL_ROLE_FAULT };
 
@@ -77,9 +84,10 @@ struct repl_peer {
 	bool epoch_valid;
 	uint64_t epoch_seen_ms; /* last datagram of the current epoch */
 	struct seqwin win;
-	/* numbers of its last heartbeats: a hole older than the oldest is
-	 * given up (NACKs had that long to fill it) */
-	uint32_t hb_seqs[REPL_GIVE_UP_HEARTBEATS];
+	/* numbers and arrival times of its last heartbeats, oldest first:
+	 * where the give-up point is (see REPL_GIVE_UP_HEARTBEATS) */
+	uint32_t hb_seqs[REPL_HB_HISTORY];
+	uint64_t hb_ms[REPL_HB_HISTORY];
 	unsigned nhb;
 	/* a restart marked the caches; old entries go once the new epoch's
 	 * full state is confirmed complete */
@@ -224,6 +232,8 @@ size_t repl_txq_delayed_count(const struct repl *r);
 int repl_tracker_stats(struct repl *r, struct tracker_stat *out, int max);
 int repl_chan_stats(struct repl *r, struct chan_stat *out, int max); /* the first link's */
 int repl_control_stats(struct repl *r, struct chan_stat *out, int max);
+/* The counters of every peer forgotten so far, summed. */
+const struct repl_peer_stats *repl_gone_peers_stats(const struct repl *r);
 /* Sync links (repl_link.c): how many, which one carries our datagrams,
  * its interface, whether every peer that is up was heard on it lately,
  * and its channel's counters. */

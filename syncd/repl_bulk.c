@@ -24,6 +24,9 @@
 #define BULK_PAYLOAD  (60 * 1024)
 #define BULK_CHUNK    128
 #define BULK_STALL_MS 10000
+/* a peer just heard: its control connection has this long to come up
+ * before we ask for its state by multicast instead */
+#define CTL_GRACE_MS 2000
 
 static struct hafw_ratelimit rl_ctl = HAFW_RATELIMIT_INIT(10, 5);
 
@@ -95,6 +98,15 @@ static void send_hello(struct repl *r, struct repl_peer *p)
 	if (PACK_SEND(r, p, HAFW_MSG_HELLO, &m, hafw__hello__pack, hafw__hello__get_packed_size) ==
 	    0)
 		p->hello_sent = true;
+}
+
+bool repl_bulk_pulls(const struct repl *r, const struct repl_peer *p)
+{
+	if (!have_ctl(r))
+		return false;
+	if (p->ctl_up)
+		return p->caps & HAFW_CAP_BULK;
+	return p->up && repl_now_ms(r) - p->up_since_ms < CTL_GRACE_MS;
 }
 
 /* Ask p for its whole table now if a connection can carry it; true when

@@ -51,7 +51,8 @@ struct repl {
 	struct cache *flows, *exps;
 	struct repl_peer **peers;
 	int npeers, maxpeers;
-	size_t cap; /* entries per peer cache */
+	struct repl_peer_stats gone_peers_st; /* of the peers forgotten */
+	size_t cap;                           /* entries per peer cache */
 	struct repl_stats st;
 	enum repl_role role;
 	uint32_t epoch; /* this run; in every datagram header */
@@ -203,6 +204,10 @@ void repl_digest_check(struct repl *r, struct repl_peer *p, uint64_t digest);
 /* repl_bulk.c */
 extern const struct chan_events repl_ctl_cb;
 bool repl_bulk_request(struct repl *r, struct repl_peer *p);
+/* Whether p's full state comes as a bulk on its connection: it is up and
+ * can, or it may still come up (a grace after the peer was first heard);
+ * otherwise the heartbeat asks for a multicast announce. */
+bool repl_bulk_pulls(const struct repl *r, const struct repl_peer *p);
 bool repl_bulk_work(struct repl *r, uint64_t t0, bool *blocked);
 void repl_bulk_tick(struct repl *r, struct repl_peer *p);
 void repl_bulk_forget(struct repl_peer *p);

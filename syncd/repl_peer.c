@@ -61,6 +61,12 @@ static struct repl_peer *peer_new(struct repl *r, uint32_t id)
 
 static void peer_remove(struct repl *r, int i)
 {
+	const uint64_t *a = (const uint64_t *)&r->peers[i]->st;
+	uint64_t *sum = (uint64_t *)&r->gone_peers_st;
+
+	/* its counters stay in the totals: counters never go down */
+	for (size_t k = 0; k < sizeof(r->gone_peers_st) / sizeof(uint64_t); k++)
+		sum[k] += a[k];
 	if (r->ccops && r->cchan && r->peers[i]->ctl_added)
 		r->ccops->peer_del(r->cchan, r->peers[i]->id);
 	peer_free(r->peers[i]);

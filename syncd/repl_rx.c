@@ -181,6 +181,36 @@ static void check_full_state(struct repl *r, struct repl_peer *p, const Hafw__He
 	}
 }
 
+/* Tail loss: what was missing before the peer's heartbeat of a while ago
+ * and still has not come is given up; the heartbeats older than that point
+ * are dropped from the history. Returns how many numbers were given up. */
+static uint32_t give_up_old_holes(struct repl *r, struct repl_peer *p)
+{
+	uint64_t now = repl_now_ms(r),
+	         age = (uint64_t)r->cfg->sync_heartbeat_ms * REPL_GIVE_UP_HEARTBEATS;
+	uint32_t given_up = 0;
+	int at = -1;
+
+	if (age < REPL_GIVE_UP_MIN_MS)
+		age = REPL_GIVE_UP_MIN_MS;
+	/* the newest heartbeat that is old enough, and at least that many
+	 * heartbeats back (a burst of late heartbeats is not time passing) */
+	for (int i = 0; i + REPL_GIVE_UP_HEARTBEATS <= (int)p->nhb; i++)
+		if (now - p->hb_ms[i] >= age)
+			at = i;
+	if (at < 0) {
+		/* the history is full of young heartbeats: the oldest goes */
+		if (p->nhb < REPL_HB_HISTORY)
+			return 0;
+		at = 0;
+	}
+	given_up = seqwin_give_up(&p->win, p->hb_seqs[at]);
+	p->nhb -= (unsigned)at + 1;
+	memmove(p->hb_seqs, p->hb_seqs + at + 1, sizeof(p->hb_seqs[0]) * p->nhb);
+	memmove(p->hb_ms, p->hb_ms + at + 1, sizeof(p->hb_ms[0]) * p->nhb);
+	return given_up;
+}
+
 static void rx_heartbeat(struct repl *r, struct repl_peer *p, const struct hafw_wire_hdr *h,
                          const uint8_t *payload, bool late)
 {
@@ -216,14 +246,14 @@ static void rx_heartbeat(struct repl *r, struct repl_peer *p, const struct hafw_
 	}
 	p->hb_flows = hb->flows;
 	p->hb_exps = hb->expectations;
-	/* tail loss: what was missing before the heartbeat of a few intervals
-	 * ago and still has not come (NACKs had that long) is given up */
-	if (p->nhb == REPL_GIVE_UP_HEARTBEATS)
-		given_up = seqwin_give_up(&p->win, p->hb_seqs[0]);
+	given_up = give_up_old_holes(r, p);
 	p->st.lost_dgrams += given_up;
-	if (p->nhb == REPL_GIVE_UP_HEARTBEATS)
+	if (p->nhb == REPL_HB_HISTORY) {
 		memmove(p->hb_seqs, p->hb_seqs + 1, sizeof(p->hb_seqs[0]) * --p->nhb);
-	p->hb_seqs[p->nhb++] = h->seq;
+		memmove(p->hb_ms, p->hb_ms + 1, sizeof(p->hb_ms[0]) * p->nhb);
+	}
+	p->hb_seqs[p->nhb] = h->seq;
+	p->hb_ms[p->nhb++] = repl_now_ms(r);
 	if (given_up)
 		repl_resync_peer(r, p, false);
 	check_full_state(r, p, hb);

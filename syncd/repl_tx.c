@@ -124,8 +124,7 @@ void repl_send_heartbeat(struct repl *r)
 	}
 	for (int i = 0; i < r->npeers && nneed < sizeof(need) / sizeof(need[0]); i++)
 		/* a peer we can pull a bulk from is asked on the connection */
-		if (r->peers[i]->need_full && r->peers[i]->up &&
-		    !(r->peers[i]->ctl_up && (r->peers[i]->caps & HAFW_CAP_BULK)))
+		if (r->peers[i]->need_full && r->peers[i]->up && !repl_bulk_pulls(r, r->peers[i]))
 			need[nneed++] = r->peers[i]->id;
 	hb.n_need_full = nneed;
 	hb.need_full = need;

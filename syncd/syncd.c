@@ -155,7 +155,8 @@ int main(int argc, char **argv)
 		         cfg.tracker_type);
 		goto out;
 	}
-	repl = repl_new(&cfg, base, &tracker_kernel_ops, &chan_mcast_ops, NULL, &filter, NULL);
+	repl = repl_new(&cfg, base, &tracker_kernel_ops, &chan_mcast_ops, &chan_tcp_ops, &filter,
+	                NULL);
 	if (!repl) {
 		hafw_log(LOG_ERR, "out of memory");
 		goto out;

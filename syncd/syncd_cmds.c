@@ -253,16 +253,15 @@ static void repl_counters(struct json_object *rp, const struct repl_stats *st)
 	STAT(rp, st, slice_max_us);
 }
 
-/* The peers' counters summed (per peer: hafwctl status --json). The
- * struct is a row of counters, summed as such. */
+/* The peers' counters summed, forgotten peers' included (per peer: hafwctl
+ * status --json). The struct is a row of counters, summed as such. */
 _Static_assert(sizeof(struct repl_peer_stats) % sizeof(uint64_t) == 0,
                "repl_peer_stats holds uint64_t counters only");
 
 static void peer_counters(struct json_object *rp, struct repl *r)
 {
-	struct repl_peer_stats t;
+	struct repl_peer_stats t = *repl_gone_peers_stats(r);
 
-	memset(&t, 0, sizeof(t));
 	for (int i = 0; i < repl_npeers(r); i++) {
 		const struct repl_peer_stats *p = &repl_peer_at(r, i)->st;
 		const uint64_t *a = (const uint64_t *)p;

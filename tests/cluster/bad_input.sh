@@ -27,8 +27,8 @@ rep() { stat_of b "['replication']['$1']"; }
 per_peer() { stat_of b "['peers']['$1']"; }
 check "no bad datagrams before the attack" eq "$(per_peer bad_frames)$(bad bad_magic)$(bad short)" "000"
 
-for kind in short empty bad_magic bad_version bad_type truncated trailing bad_sender \
-	bad_frame bad_event oversized; do
+for kind in short empty bad_magic bad_version bad_type unknown_type truncated trailing \
+	bad_sender bad_frame bad_event oversized; do
 	nsx c $SEND "$kind" "$K"
 done
 sleep 0.5
@@ -38,9 +38,10 @@ for reason in bad_magic bad_version bad_type truncated trailing bad_sender; do
 done
 check "undecodable and oversized frames counted" eq "$(per_peer bad_frames)" $((2 * K))
 check "frames with an invalid flow counted as bad events" eq "$(per_peer bad_events)" "$K"
+check "message types of a later version skipped and counted" eq "$(per_peer unknown_types)" "$K"
 check "syncd on B still running" kill -0 "$PID_b"
 check "B still holds A's flows, none added" eq "$(external_flows b)" "$A_FLOWS"
-check "B's log is rate-limited (under 50 warnings for $((12 * K)) bad datagrams)" \
+check "B's log is rate-limited (under 50 warnings for $((13 * K)) bad datagrams)" \
 	eval '[ "$(grep -c warning "$HAFW_TMP/b.log")" -lt 50 ]'
 
 check "hafwctl metrics exports the drop counters" \

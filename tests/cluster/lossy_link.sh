@@ -1,7 +1,8 @@
 #!/bin/bash
 # Loss on the sync link, in both directions (nft numgen drops in A's and
-# B's input): 20k flows created, 5k marks changed and 10k flows destroyed
-# on A at 10% and then at 30% loss. NACKs, retransmits and, where those
+# B's input), and duplicates (10% of A's datagrams leave twice, nft dup):
+# 20k flows created, 5k marks changed and 10k flows destroyed on A at 10%
+# and then at 30% loss. NACKs, retransmits and, where those
 # fail, a full-state resync must bring B's copy to exactly A's table:
 # B commits and both kernels are compared attribute by attribute.
 # Control: the same run with NACK and resync turned off must end diverged.
@@ -19,6 +20,17 @@ table inet hafwloss {
 EOF2
 }
 dropped() { nsx "$1" nft list table inet hafwloss | sed -nE 's/.*packets ([0-9]+).*/\1/p'; }
+# dup NODE PERCENT: that share of NODE's sync datagrams leaves twice
+dup() {
+	nsx "$1" nft -f - <<EOF2
+table netdev hafwdup {
+	chain egress {
+		type filter hook egress device "sync0" priority 0; policy accept;
+		udp dport 3780 numgen random mod 100 < $2 counter dup to "sync0"
+	}
+}
+EOF2
+}
 
 # run NAME PERCENT SRC2: churn on A under loss; returns after B's copy
 # equals A's table or 60 s
@@ -39,6 +51,7 @@ hafw_node a 1
 hafw_node b 2
 hafw_start a 1
 hafw_start b 2
+dup a 10
 lose a 10
 lose b 10
 for pct in 10 30; do
@@ -57,6 +70,8 @@ for pct in 10 30; do
 done
 nsx a nft delete table inet hafwloss
 nsx b nft delete table inet hafwloss
+check "duplicates arrived and were dropped" gt "$(stat_of b "['peers']['dup_dgrams']")" 0
+nsx a nft delete table netdev hafwdup
 ctl b commit | sed 's/^/  /'
 check "after commit the kernel tables agree attribute by attribute" compare_tables a b
 check "B repaired with NACKs and retransmits" gt "$(stat_of a "['replication']['retransmits']")" 0

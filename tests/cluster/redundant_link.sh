@@ -1,7 +1,7 @@
 #!/bin/bash
 # Redundant sync links: A and B share two links, sync0 and sync1. While
-# flows churn on A, sync0 stops carrying anything (nft drops every sync
-# datagram on it, both ways; the interface stays up): both nodes move to
+# flows churn on A, sync0 stops carrying anything (nft drops everything on
+# it, both ways, the control connection too; the interface stays up): both nodes move to
 # sync1 within a dead interval, B keeps following A, and no resync is
 # needed (what sync0 swallowed before the switch is NACKed). `hafwctl
 # status` names sync1 the active link, `hafwctl peers` the link in use.
@@ -13,8 +13,8 @@ cut() { # NODE on|off: sync0 carries nothing
 	if [ "$2" = on ]; then
 		nsx "$1" nft -f - <<'EOF2'
 table inet hafwcut {
-	chain in { type filter hook input priority -500; policy accept; iifname "sync0" udp dport 3780 drop; }
-	chain out { type filter hook output priority -500; policy accept; oifname "sync0" udp dport 3780 drop; }
+	chain in { type filter hook input priority -500; policy accept; iifname "sync0" drop; }
+	chain out { type filter hook output priority -500; policy accept; oifname "sync0" drop; }
 }
 EOF2
 	else

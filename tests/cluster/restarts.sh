@@ -28,6 +28,7 @@ nsx a "$CTTOOL" gen 5000 --src 10.81.2.1 --proto udp >/dev/null
 hafw_start b 2
 nsx a conntrack -D -p udp --orig-src 10.81.2.1 >/dev/null 2>&1
 check "restarted B holds exactly A's table again" wait_for 30 "B = A" same_as_a
+check "restarted B pulled A's table as a bulk" ge "$(stat_of b "['peers']['bulks_received']")" 1
 ctl b commit >/dev/null
 check "after B's commit the tables agree" compare_tables a b
 nsx b conntrack -F >/dev/null 2>&1
@@ -45,6 +46,8 @@ check "control: while A's syncd is down B still holds the destroyed flows" \
 hafw_start a 1
 check "after A's restart B holds exactly A's table (the destroyed ones dropped)" \
 	wait_for 30 "B = A" same_as_a
+check "B pulled A's new state as bulk transfers over the control connection" \
+	ge "$(stat_of b "['peers']['bulks_received']")" 2
 check "B counted A's restart once" eq "$(json_get b "[p['restarts'] for p in j['peers'] if p['id'] == 1][0]" status)" 1
 check "B swept the flows A's new run lacks" ge "$(stat_of b "['peers']['restart_swept']")" "$gone"
 ctl b commit >/dev/null

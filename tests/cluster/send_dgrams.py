@@ -74,7 +74,9 @@ KINDS = {
     "empty": lambda: b"",
     "bad_magic": lambda: b"XXXX" + header(8)[4:] + garbage(8),
     "bad_version": lambda: header(8, version=9) + garbage(8),
-    "bad_type": lambda: header(8, mtype=77) + garbage(8),
+    "bad_type": lambda: header(8, mtype=0) + garbage(8),
+    # a later minor version's message type: passes the header, skipped
+    "unknown_type": lambda: header(8, mtype=77) + garbage(8),
     "truncated": lambda: header(500) + garbage(100),
     "trailing": lambda: header(10) + garbage(50),
     "bad_sender": lambda: header(8, sender=0) + garbage(8),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Helpers for tests/bench/replicate.sh: fast polling of a daemon's external
-cache (so a 10k-flow run that converges in tens of milliseconds is timed to a
+"""Helpers for tests/bench/replicate.sh and reliability.sh: fast polling of
+a daemon's external cache (so a 10k-flow run that converges in tens of milliseconds is timed to a
 few milliseconds, not to the ~50 ms a hafwctl + parser round trip costs), and
 rendering of the results file as a text table and a markdown table.
 
@@ -8,8 +8,12 @@ rendering of the results file as a text table and a markdown table.
   benchlib.py wait   hafw SOCKET | ctd CLIENT_CONF  TARGET TIMEOUT_S
       Poll until the peer's external cache holds exactly TARGET entries or
       TIMEOUT_S passed. Prints one line:
-        converged|timeout EPOCH_SECONDS LAST_COUNT MAX_COUNT POLLS
+        converged|timeout EPOCH_SECONDS LAST_COUNT MAX_COUNT POLLS FIRST
+      FIRST: when the count was first above 0 (EPOCH_SECONDS), -1 never
   benchlib.py report RESULTS_FILE TEXT_OUT MARKDOWN_OUT
+      replicate.sh's tables
+  benchlib.py relreport RESULTS_FILE TEXT_OUT MARKDOWN_OUT
+      reliability.sh's tables
 
 Only the standard library is used.
 """
@@ -71,6 +75,7 @@ def cmd_wait(kind, arg, target, timeout):
     deadline = time.time() + float(timeout)
     last = maxc = -1
     polls = 0
+    first = -1.0
     # bounded: at most timeout / interval polls (plus the slack of slow answers)
     while True:
         try:
@@ -81,11 +86,13 @@ def cmd_wait(kind, arg, target, timeout):
         now = time.time()
         polls += 1
         maxc = max(maxc, last)
+        if first < 0 and last > 0:
+            first = now
         if last == target:
-            print("converged %.6f %d %d %d" % (now, last, maxc, polls))
+            print("converged %.6f %d %d %d %.6f" % (now, last, maxc, polls, first))
             return
         if now >= deadline:
-            print("timeout %.6f %d %d %d" % (now, last, maxc, polls))
+            print("timeout %.6f %d %d %d %.6f" % (now, last, maxc, polls, first))
             return
         time.sleep(interval)
 
@@ -352,9 +359,12 @@ def text_table(hdr, rows):
                       for r in [hdr, ["-" * x for x in w]] + rows])
 
 
-def md_table(hdr, rows, right_from=0):
+def md_table(hdr, rows, right_from=0, right=None):
+    """right_from: columns from this one on are right-aligned; right: or
+    exactly these"""
+    al = (lambda i: i in right) if right is not None else (lambda i: i >= right_from)
     out = ["| " + " | ".join(hdr) + " |",
-           "|" + "|".join("---" if i < right_from else "---:" for i in range(len(hdr))) + "|"]
+           "|" + "|".join("---:" if al(i) else "---" for i in range(len(hdr))) + "|"]
     out += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
     return "\n".join(out)
 
@@ -394,6 +404,259 @@ def cmd_report(path, text_out, md_out):
         fh.write("\n".join(md))
 
 
+# ---- reliability.sh report ----
+
+def load_rel(path):
+    recs, meta = {"rel": [], "idle": [], "bulk": []}, {}
+    with open(path) as fh:
+        for line in fh:
+            parts = line.split()
+            if not parts:
+                continue
+            if parts[0] == "meta" and len(parts) >= 2:
+                meta[parts[1]] = " ".join(parts[2:])
+            elif parts[0] in recs:
+                recs[parts[0]].append(dict(p.split("=", 1) for p in parts[1:] if "=" in p))
+    return recs, meta
+
+
+RNAME = {"hafw": "hafw-syncd", "ctd": "conntrackd FTFW"}
+
+
+def rel_exact(r):
+    """B holds A's every flow at the end (A only ever holds the N generated
+    flows, created once, so the count says it) and, for hafw, B's digest
+    check agrees"""
+    if r.get("status") != "converged" or r.get("short") != "0":
+        return False
+    return r.get("daemon") != "hafw" or r.get("b_digest_match") == "true"
+
+
+def rel_repair(r):
+    g = lambda k: r.get(k, "-")
+    if r.get("daemon") == "hafw":
+        out = "NACKs %s (%s ranges, %s on ctl), retx %s, ring misses %s" % (
+            g("b_nacks_sent"), g("b_nack_ranges"), g("b_nacks_sent_control"), g("a_retransmits"),
+            g("a_ring_misses"))
+        extra = []
+        for k, what in (("b_resyncs_loss", "resyncs (loss)"), ("b_resyncs_digest",
+                                                                 "resyncs (digest)"),
+                        ("a_dumps", "dumps on A"), ("a_announces", "announces"),
+                        ("a_bulks_sent", "bulks"), ("b_window_resets", "window resets")):
+            if num(r.get(k)):
+                extra.append("%s %s" % (what, g(k)))
+        if r.get("b_digest_match") not in (None, "true"):
+            extra.append("digest mismatch")
+        if r.get("b_synced") == "false" or r.get("b_resync_pending") == "true":
+            extra.append("B not synced at the end (resync pending %s, %s seq missing)"
+                         % (g("b_resync_pending"), g("b_missing")))
+        elif r.get("b_missing") not in (None, "0"):
+            extra.append("%s seq missing" % g("b_missing"))
+        return out + ("; " + ", ".join(extra) if extra else "")
+    return "lost msgs seen by B %s, by A %s" % (g("b_lost_msgs"), g("a_lost_msgs"))
+
+
+def fsec(v):
+    x = num(v)
+    return "-" if x is None else "%.3f" % x
+
+
+def rel_runs_rows(rel):
+    rows = []
+    key = lambda r: (int(r["loss"]), DORD.get(r["daemon"], 9), int(r["run"]))
+    for r in sorted(rel, key=key):
+        ok = r.get("status") == "converged"
+        res = ("exact" if rel_exact(r) else "converged, not exact") if ok else "NOT converged"
+        rows.append(["%s%%" % r["loss"], RNAME.get(r["daemon"], r["daemon"]), r["run"], res,
+                     fsec(r.get("t")), r.get("short", "-"), fnum(r.get("wire_bpf"), 1),
+                     "%s / %s" % (r.get("drop_a", "-"), r.get("drop_b", "-")), rel_repair(r)])
+    return rows
+
+
+REL_RUNS_HDR = ["loss", "daemon", "run", "result", "time s", "flows short", "sync-link B/flow",
+                "dropped at A / B (pkts)", "repair"]
+DORD = {"hafw": 0, "ctd": 1}
+
+
+def rel_groups(rel):
+    g = {}
+    for r in rel:
+        g.setdefault((int(r["loss"]), r["daemon"]), []).append(r)
+    return g
+
+
+def rel_sum_rows(g):
+    rows = []
+    for (loss, d), rs in sorted(g.items(), key=lambda kv: (kv[0][0], DORD.get(kv[0][1], 9))):
+        conv = [r for r in rs if r.get("status") == "converged"]
+        ts = [num(r.get("t")) for r in conv]
+        t = median(ts)
+        shorts = [int(num(r.get("short")) or 0) for r in rs if r.get("status") != "converged"]
+        synced = "-"
+        if d == "hafw":
+            synced = "%d of %d" % (sum(1 for r in rs if hafw_synced(r)), len(rs))
+        rows.append(["%d%%" % loss, RNAME.get(d, d),
+                     "%d of %d" % (sum(1 for r in rs if rel_exact(r)), len(rs)), synced,
+                     "%d of %d" % (len(conv), len(rs)),
+                     "-" if t is None else "%.3f (%.3f-%.3f)" % (t, min(ts), max(ts)),
+                     ", ".join(str(x) for x in shorts) or "-",
+                     fnum(median(num(r.get("wire_bpf")) for r in conv), 1),
+                     fnum(median(num(r.get("wire_bpf")) for r in rs), 1)])
+    return rows
+
+
+def hafw_synced(r):
+    """hafw's own view at the end: B synced with A, no resync pending"""
+    return r.get("b_synced") == "true" and r.get("b_resync_pending") == "false"
+
+
+REL_SUM_HDR = ["loss", "daemon", "exact", "hafw: B synced at the end", "converged", "time s, median (min-max) of converged",
+               "flows short in the runs that did not converge", "B/flow (converged runs)",
+               "B/flow (all runs)"]
+
+
+def rel_ratio_rows(g):
+    rows = []
+    for loss in sorted({l for l, _ in g}):
+        h, c = g.get((loss, "hafw"), []), g.get((loss, "ctd"), [])
+        tc = lambda rs: median(num(r.get("t")) for r in rs if r.get("status") == "converged")
+        wb = lambda rs: median(num(r.get("wire_bpf")) for r in rs)
+        part = any(r.get("status") != "converged" for r in h + c)
+        rows.append(["%d%%" % loss, fr(ratio(tc(c), tc(h)), 2, part), fr(ratio(wb(h), wb(c)), 2)])
+    return rows
+
+
+REL_RATIO_HDR = ["loss", "convergence time: conntrackd / hafw (medians)",
+                 "sync-link bytes: hafw / conntrackd (medians)"]
+
+
+def idle_rows(idle):
+    rows = []
+    for r in sorted(idle, key=lambda r: (DORD.get(r["daemon"], 9), int(r["run"]))):
+        rows.append([RNAME.get(r["daemon"], r["daemon"]), r["run"], fnum(r.get("bytes_s"), 1),
+                     fnum(r.get("cpu_a_pct"), 2), fnum(r.get("cpu_b_pct"), 2)])
+    return rows
+
+
+IDLE_HDR = ["daemon", "run", "sync-link B/s (both directions)", "CPU % A", "CPU % B"]
+
+
+def bulk_rows(bulk, n):
+    rows = []
+    for r in sorted(bulk, key=lambda r: (DORD.get(r["daemon"], 9), int(r["run"]))):
+        ok = r.get("status") == "converged"
+        rate = lambda k: fnum(n / num(r.get(k))) if ok and num(r.get(k)) else "-"
+        rows.append([RNAME.get(r["daemon"], r["daemon"]), r["run"],
+                     "yes" if ok else "NO (held %s)" % r.get("held"),
+                     fsec(r.get("total_s")), rate("total_s"), fsec(r.get("up_s")),
+                     fsec(r.get("upall_s")), rate("upall_s")]
+                    # conntrackd answers `-s` between its bursts only: the
+                    # first poll that sees a flow sees (nearly) all
+                    + (["-", "-", "-"] if r["daemon"] == "ctd" else
+                       [fsec(r.get("first_s")), fsec(r.get("xfer_s")), rate("xfer_s")]))
+    return rows
+
+
+BULK_HDR = ["daemon", "run", "complete", "restart to all s", "flows/s", "restart to up s",
+            "up to all s", "flows/s", "restart to first flow s", "first flow to all s",
+            "flows/s"]
+
+
+def bulk_med(bulk, d, key, n):
+    rs = [r for r in bulk if r["daemon"] == d and r.get("status") == "converged"]
+    t = median(num(r.get(key)) for r in rs)
+    return None if not t else n / t
+
+
+def cmd_relreport(path, text_out, md_out):
+    recs, meta = load_rel(path)
+    rel, idle, bulk = recs["rel"], recs["idle"], recs["bulk"]
+    n = int(meta.get("n", "100000"))
+    g = rel_groups(rel)
+    head = ("Command: %s; %s, kernel %s, %s vCPUs; %s; %s; hafw %s; %s flows, %s runs per "
+            "loss level and daemon, wait bound %s s; loss in hooks: %s; hafw control "
+            "connection: %s" % (
+                meta.get("cmd", "?"), meta.get("host", "?"), meta.get("kernel", "?"),
+                meta.get("cpus", "?"), meta.get("conntrackd", "?"), meta.get("when", "?"),
+                meta.get("hafw", "?"), fnum(n), meta.get("runs", "?"), meta.get("wait", "?"),
+                meta.get("loss_hooks", "?"),
+                "yes" if meta.get("control") == "1" else "no (not in this build)"))
+    if meta.get("hafw_sync_opts"):
+        head += "; hafw sync options: " + meta["hafw_sync_opts"]
+    idl = [num(r.get("idle")) for r in rel if num(r.get("idle")) is not None]
+    if idl:
+        head += "; machine idle before a run: median %d%%, lowest %d%%" % (median(idl), min(idl))
+    ir = []
+    for d in ("hafw", "ctd"):
+        rs = [r for r in idle if r["daemon"] == d]
+        if rs:
+            ir.append([RNAME[d], "median", fnum(median(num(r.get("bytes_s")) for r in rs), 1),
+                       fnum(median(num(r.get("cpu_a_pct")) for r in rs), 2),
+                       fnum(median(num(r.get("cpu_b_pct")) for r in rs), 2)])
+    ratios = []
+    hi = [num(r.get("bytes_s")) for r in idle if r["daemon"] == "hafw"]
+    ci = [num(r.get("bytes_s")) for r in idle if r["daemon"] == "ctd"]
+    if hi and ci:
+        ratios.append(["idle sync-link bytes/s: hafw / conntrackd",
+                       fr(ratio(median(hi), median(ci)))])
+    for key, what in (("total_s", "restart to all"), ("upall_s", "daemon up to all")):
+        h, c = bulk_med(bulk, "hafw", key, n), bulk_med(bulk, "ctd", key, n)
+        if h or c:
+            ratios.append(["bulk resync flows/s (%s): hafw / conntrackd" % what,
+                           "%s (%s vs %s /s)" % (fr(ratio(h, c)), fnum(h), fnum(c))])
+    # targets (hafw)
+    tg = []
+    hb = [r for r in bulk if r["daemon"] == "hafw"]
+    if hb:
+        for key, what in (("upall_s", "daemon up to all"), ("total_s", "restart to all")):
+            rates = [n / num(r[key]) if r.get("status") == "converged" and num(r.get(key))
+                     else 0 for r in hb]
+            tg.append(["met" if min(rates) >= 300000 else "NOT met",
+                       "bulk resync >= 300k flows/s in every run (%s)" % what,
+                       ", ".join(fnum(x) for x in rates)])
+    h30 = g.get((30, "hafw"), [])
+    if h30:
+        ts = [num(r.get("t")) if r.get("status") == "converged" else None for r in h30]
+        tg.append(["met" if all(t is not None and t <= 2 for t in ts) else "NOT met",
+                   "%s flows at 30%% loss within 2 s in every run" % fnum(n),
+                   ", ".join("-" if t is None else "%.3f" % t for t in ts)])
+    for loss in (10, 30):
+        rs = g.get((loss, "hafw"), [])
+        if rs:
+            k = sum(1 for r in rs if rel_exact(r))
+            ks = sum(1 for r in rs if hafw_synced(r))
+            tg.append(["met" if k == len(rs) else "NOT met",
+                       "exact in every run at %d%% loss" % loss,
+                       "%d of %d; hafw itself reports B synced in %d of %d" % (k, len(rs), ks,
+                                                                               len(rs))])
+    if hi:
+        tg.append(["met" if max(hi) < 1000 else "NOT met",
+                   "idle < 1 kB/s on the link for %s flows" % fnum(n),
+                   ", ".join(fnum(x, 1) for x in hi) + " B/s"])
+    sr, rr, rn = rel_sum_rows(g), rel_ratio_rows(g), rel_runs_rows(rel)
+    idr, br = idle_rows(idle) + ir, bulk_rows(bulk, n)
+    text = [head, "", "Convergence of %s flows under loss" % fnum(n),
+            text_table(REL_SUM_HDR, sr), "", "Ratios", text_table(REL_RATIO_HDR, rr), "",
+            "Every run", text_table(REL_RUNS_HDR, rn), "", "Idle (%s s)" % meta.get("idle_s", "?"),
+            text_table(IDLE_HDR, idr), "", "Bulk resync after kill -9 of B's daemon",
+            text_table(BULK_HDR, br), "", text_table(["ratio", "value"], ratios), "",
+            "Targets (hafw)", text_table(["", "target", "measured"], tg), ""]
+    md = [head.replace("Command: %s" % meta.get("cmd", "?"),
+                       "Command: `%s`" % meta.get("cmd", "?")), "",
+          "**Convergence of %s flows under loss** (exact: B holds A's every flow at the end "
+          "and, for hafw, B's digest check agrees)" % fnum(n), "",
+          md_table(REL_SUM_HDR, sr, 2), "", "**Ratios**", "", md_table(REL_RATIO_HDR, rr, 1), "",
+          "**Every run**", "", md_table(REL_RUNS_HDR, rn, right={2, 4, 5, 6, 7}), "",
+          "**Idle** (%s s, %s replicated flows)" % (meta.get("idle_s", "?"), fnum(n)), "",
+          md_table(IDLE_HDR, idr, 2), "", "**Bulk resync after kill -9 of B's daemon**", "",
+          md_table(BULK_HDR, br, 3), "", md_table(["ratio", "value"], ratios, 2), "",
+          "**Targets** (hafw)", "", md_table(["", "target", "measured"], tg, 3), ""]
+    with open(text_out, "w") as fh:
+        fh.write("\n".join(text))
+    with open(md_out, "w") as fh:
+        fh.write("\n".join(md))
+
+
 def main(argv):
     if len(argv) >= 3 and argv[0] == "count":
         return cmd_count(argv[1], argv[2])
@@ -401,6 +664,8 @@ def main(argv):
         return cmd_wait(*argv[1:])
     if len(argv) == 4 and argv[0] == "report":
         return cmd_report(*argv[1:])
+    if len(argv) == 4 and argv[0] == "relreport":
+        return cmd_relreport(*argv[1:])
     print(__doc__, file=sys.stderr)
     return 2
 

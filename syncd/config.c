@@ -111,7 +111,7 @@ void config_defaults(struct hafw_config *c)
 	c->sync_rcvbuf = 16 << 20;
 	c->sync_sndbuf = 4 << 20;
 	c->sync_send_queue = 4096;
-	c->sync_dead_interval_ms = 1000;
+	c->sync_dead_interval_ms = 2000;
 	c->sync_max_peers = 32;
 	c->sync_peer_expire_s = 600;
 	c->sync_max_entries = 0;

@@ -101,9 +101,15 @@ struct repl_peer {
 	 * pending (the new run's clock may be behind); not for a resync */
 	bool yield_old_gen;
 	unsigned stale_run;
-	uint64_t nack_ms;     /* our last NACK to it */
-	uint64_t behind_ms;   /* since when its stream has holes (0: none) */
-	unsigned nack_rounds; /* NACKs since its stream last had no hole */
+	uint64_t stale_since_ms; /* the run of stale numbers began */
+	uint64_t nack_ms;        /* our last NACK to it */
+	uint64_t behind_ms;      /* since when its stream has holes (0: none) */
+	/* NACK marks: holes up to nack_hi were NACKed at least once, up to
+	 * nack_round_hi by the last round (a round re-NACKs those), up to
+	 * nack_esc_hi by the round before (those go over the connection) */
+	bool nack_valid;
+	uint32_t nack_hi, nack_round_hi, nack_esc_hi;
+	uint64_t nack_fresh_ms;
 	/* the control connection (repl_bulk.c) */
 	bool ctl_added, ctl_up, hello_sent;
 	struct chan_addr ctl_addr; /* the connection goes there */

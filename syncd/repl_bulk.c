@@ -563,24 +563,38 @@ const struct chan_events repl_ctl_cb = {
 
 /* From the tick: a bulk we wait for that does not move is asked for again
  * (resumed); a peer's address we learned goes to the control channel. */
+void repl_bulk_connect(struct repl *r, struct repl_peer *p)
+{
+	if (!have_ctl(r) || !p->addr.len || repl_now_ms(r) < p->ctl_retry_ms)
+		return;
+	if (p->ctl_added &&
+	    (p->ctl_addr.len != p->addr.len || memcmp(p->ctl_addr.ip, p->addr.ip, p->addr.len))) {
+		/* the peer moved to another sync link: so does the connection.
+		 * The side that connects (the lower id) drops the old one,
+		 * which may be dead without knowing it yet; the other side
+		 * only learns the address (the new connection replaces the
+		 * old one when it comes) */
+		if ((uint32_t)r->cfg->node_id < p->id) {
+			r->ccops->peer_del(r->cchan, p->id);
+			p->ctl_added = false;
+			on_ctl_down(r, p->id);
+		} else if (r->ccops->peer_add(r->cchan, p->id, &p->addr) == 0) {
+			p->ctl_addr = p->addr;
+		}
+	}
+	if (!p->ctl_added && r->ccops->peer_add(r->cchan, p->id, &p->addr) == 0) {
+		p->ctl_added = true;
+		p->ctl_addr = p->addr;
+	}
+}
+
 void repl_bulk_tick(struct repl *r, struct repl_peer *p)
 {
 	uint64_t now = repl_now_ms(r);
 
 	if (!have_ctl(r))
 		return;
-	/* the peer moved to another sync link: so does the connection */
-	if (p->ctl_added &&
-	    (p->ctl_addr.len != p->addr.len || memcmp(p->ctl_addr.ip, p->addr.ip, p->addr.len))) {
-		r->ccops->peer_del(r->cchan, p->id);
-		p->ctl_added = false;
-		on_ctl_down(r, p->id);
-	}
-	if (!p->ctl_added && p->addr.len && now >= p->ctl_retry_ms &&
-	    r->ccops->peer_add(r->cchan, p->id, &p->addr) == 0) {
-		p->ctl_added = true;
-		p->ctl_addr = p->addr;
-	}
+	repl_bulk_connect(r, p);
 	if (!p->ctl_up || !p->sweep_pending || p->sweeping)
 		return;
 	if (p->bulk_rx_active ? now - p->bulk_rx_ms > BULK_STALL_MS

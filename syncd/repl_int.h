@@ -211,6 +211,9 @@ bool repl_bulk_request(struct repl *r, struct repl_peer *p);
 bool repl_bulk_pulls(const struct repl *r, const struct repl_peer *p);
 bool repl_bulk_work(struct repl *r, uint64_t t0, bool *blocked);
 void repl_bulk_tick(struct repl *r, struct repl_peer *p);
+/* Keep a control connection to p at its current address (at once when the
+ * address is learned, not at the next tick). */
+void repl_bulk_connect(struct repl *r, struct repl_peer *p);
 void repl_bulk_forget(struct repl_peer *p);
 
 /* repl_rx.c */

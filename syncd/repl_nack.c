@@ -4,10 +4,10 @@
  *
  * NACKs go to the one peer they concern (unicast), at most every
  * sync.nack_interval_ms per peer, each listing every hole still open; the
- * answer is the very datagrams, byte for byte, to the asker only. When
- * holes outlive NACK_CTL_ROUNDS NACKs (the data path keeps failing, or
- * only unicast does) and a control connection is up, the NACK goes over
- * it, and so do the retransmits that answer it. */
+ * answer is the very datagrams, byte for byte, to the asker only. When a
+ * hole outlives two NACK rounds (the data path keeps failing, or only
+ * unicast does) and a control connection is up, its NACK goes over it,
+ * and so do the retransmits that answer it. */
 #include "repl_int.h"
 #include "config.h"
 #include "flow_pb.h"
@@ -19,11 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NACK_MAX_RANGES 32
+/* per NACK datagram (packed varints: fits a 1500-byte MTU), and NACK
+ * datagrams per round */
+#define NACK_MAX_RANGES 128
+#define NACK_MAX_DGRAMS 4
+/* fresh holes are NACKed at most this often */
+#define NACK_FRESH_MS 2
 /* retransmits for one NACK: a storm of NACKs costs bounded work */
 #define NACK_MAX_RESEND 2048
-/* NACKs on the data channel before the control connection carries them */
-#define NACK_CTL_ROUNDS 2
 
 static struct hafw_ratelimit rl_repair = HAFW_RATELIMIT_INIT(10, 5);
 
@@ -89,36 +92,77 @@ static void send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
 		r->st.send_errors++;
 }
 
+/* NACK ranges in datagrams of at most NACK_MAX_RANGES, to `to` (NULL: the
+ * control connection). */
+static void nack_ranges(struct repl *r, struct repl_peer *p, uint32_t (*ranges)[2], unsigned n,
+                        const struct chan_addr *to)
+{
+	for (unsigned i = 0; i < n; i += NACK_MAX_RANGES) {
+		unsigned k = n - i < NACK_MAX_RANGES ? n - i : NACK_MAX_RANGES;
+
+		send_nack(r, p, p->epoch, (const uint32_t(*)[2])(ranges + i), k, false, to);
+		p->st.nacks_sent++;
+		if (!to)
+			p->st.nacks_sent_control++;
+	}
+	p->st.nack_ranges += n;
+}
+
+/* Holes are NACKed as soon as they appear (fresh ones, at most every
+ * NACK_FRESH_MS), and those still open again every sync.nack_interval_ms.
+ * A hole that outlived two such rounds goes over the control connection
+ * (the data path keeps losing it); younger ones stay on the data path. */
 void repl_nack_maybe(struct repl *r, struct repl_peer *p)
 {
-	uint32_t ranges[NACK_MAX_RANGES][2];
+	uint32_t ranges[NACK_MAX_RANGES * NACK_MAX_DGRAMS][2];
+	const unsigned max = NACK_MAX_RANGES * NACK_MAX_DGRAMS;
 	uint64_t now;
-	unsigned n;
-
-	bool ctl;
+	unsigned n, k;
 
 	if (!seqwin_missing(&p->win)) {
-		p->nack_rounds = 0;
 		p->behind_ms = 0;
-	} else if (!p->behind_ms) {
-		p->behind_ms = repl_now_ms(r);
+		return;
 	}
-	if (!r->cfg->sync_nack || !p->epoch_valid || !p->addr.len || !seqwin_missing(&p->win))
-		return;
 	now = repl_now_ms(r);
-	if (p->nack_ms && now - p->nack_ms < (uint64_t)r->cfg->sync_nack_interval_ms)
+	if (!p->behind_ms)
+		p->behind_ms = now;
+	if (!r->cfg->sync_nack || !p->epoch_valid || !p->addr.len)
 		return;
-	n = seqwin_holes(&p->win, ranges, NACK_MAX_RANGES);
-	if (!n)
+	/* the marks are numbers of this window (a reset or a new epoch
+	 * starts them again) */
+	if (!p->nack_valid || seq_after(seqwin_lo(&p->win), p->nack_hi + 1) ||
+	    seq_after(p->nack_hi, p->win.hi)) {
+		p->nack_valid = true;
+		p->nack_hi = p->nack_esc_hi = p->nack_round_hi = seqwin_lo(&p->win) - 1;
+	}
+	if (seq_after(p->win.hi, p->nack_hi) && now - p->nack_fresh_ms >= NACK_FRESH_MS) {
+		n = seqwin_holes_from(&p->win, p->nack_hi + 1, ranges, max);
+		if (n)
+			nack_ranges(r, p, ranges, n, &p->addr);
+		p->nack_hi = p->win.hi;
+		p->nack_fresh_ms = now;
+	}
+	if (now - p->nack_ms < (uint64_t)r->cfg->sync_nack_interval_ms)
 		return;
-	ctl = p->nack_rounds >= NACK_CTL_ROUNDS && p->ctl_up;
-	send_nack(r, p, p->epoch, (const uint32_t(*)[2])ranges, n, false, ctl ? NULL : &p->addr);
+	/* again, what is still open of what was NACKed a round ago or
+	 * earlier (younger holes had no time to be answered) */
+	n = seqwin_holes(&p->win, ranges, max);
+	for (k = 0; k < n && !seq_after(ranges[k][0], p->nack_round_hi); k++)
+		if (seq_after(ranges[k][1], p->nack_round_hi))
+			ranges[k][1] = p->nack_round_hi;
+	n = k;
+	/* the first k are older than two rounds: over the connection */
+	for (k = 0; k < n && !seq_after(ranges[k][0], p->nack_esc_hi); k++)
+		;
+	if (k && p->ctl_up) {
+		nack_ranges(r, p, ranges, k, NULL);
+		nack_ranges(r, p, ranges + k, n - k, &p->addr);
+	} else if (n) {
+		nack_ranges(r, p, ranges, n, &p->addr);
+	}
+	p->nack_esc_hi = p->nack_round_hi;
+	p->nack_round_hi = p->nack_hi;
 	p->nack_ms = now;
-	p->nack_rounds++;
-	p->st.nacks_sent++;
-	if (ctl)
-		p->st.nacks_sent_control++;
-	p->st.nack_ranges += n;
 }
 
 static void mark_for_full_state(struct repl *r, struct repl_peer *p)

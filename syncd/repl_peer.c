@@ -261,8 +261,12 @@ void repl_peers_tick(struct repl *r)
 		if (p->up)
 			repl_nack_maybe(r, p); /* holes still open: ask again */
 		repl_bulk_tick(r, p);
+		/* a peer whose connection is up is alive even if its datagrams
+		 * do not arrive: not forgotten before it expires (nor its bulk
+		 * dropped) */
 		if (!p->configured && !p->up && !r->commit &&
-		    ((repl_peer_entries(p) == 0 && silent > dead) || silent > expire)) {
+		    ((repl_peer_entries(p) == 0 && silent > dead && !p->ctl_up && !p->btx) ||
+		     silent > expire)) {
 			hafw_log(LOG_NOTICE,
 			         "forgetting peer %u (%s): silent for %llu s, %zu flows", p->id,
 			         p->name[0] ? p->name : "?", (unsigned long long)(silent / 1000),

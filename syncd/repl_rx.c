@@ -277,6 +277,7 @@ static void peer_restarted(struct repl *r, struct repl_peer *p, uint32_t epoch, 
 	            p->id, p->epoch, epoch, cache_count(p->flows));
 	p->epoch = epoch;
 	seqwin_reset(&p->win);
+	p->nack_valid = false;
 	p->nhb = 0;
 	cache_gen_begin(p->flows);
 	cache_gen_begin(p->exps);
@@ -305,6 +306,7 @@ static bool check_epoch(struct repl *r, struct repl_peer *p, const struct hafw_w
 		p->epoch_valid = true;
 		p->epoch = h->epoch;
 		seqwin_reset(&p->win);
+		p->nack_valid = false;
 		p->sweep_pending = true;
 		p->mark_seq = h->seq;
 		/* a dump that announces our whole table is on its way to it
@@ -329,7 +331,7 @@ static bool check_epoch(struct repl *r, struct repl_peer *p, const struct hafw_w
 }
 
 /* Returns false to drop the datagram; *late: it filled a hole. */
-static bool check_seq(struct repl *r, struct repl_peer *p, uint32_t seq, bool *late)
+static bool check_seq(struct repl *r, struct repl_peer *p, uint32_t seq, bool via_ctl, bool *late)
 {
 	uint64_t lost;
 
@@ -354,12 +356,21 @@ static bool check_seq(struct repl *r, struct repl_peer *p, uint32_t seq, bool *l
 		return false;
 	case SEQWIN_STALE:
 		p->st.stale_dgrams++;
-		if (++p->stale_run < STALE_RUN_RESET)
+		/* a retransmit that came late (over the connection, or after
+		 * its hole was given up) is stale by nature: only a run of
+		 * stale numbers on the data path that lasts is suspicious */
+		if (via_ctl)
+			return false;
+		if (!p->stale_run++)
+			p->stale_since_ms = repl_now_ms(r);
+		if (p->stale_run < STALE_RUN_RESET ||
+		    repl_now_ms(r) - p->stale_since_ms < (uint64_t)r->cfg->sync_dead_interval_ms)
 			return false;
 		/* far behind for this long: the window, not the sender, is
 		 * wrong (a corrupted number moved it) */
 		p->st.window_resets++;
 		seqwin_reset(&p->win);
+		p->nack_valid = false;
 		seqwin_check(&p->win, seq, &lost);
 		break;
 	}
@@ -416,11 +427,13 @@ void repl_rx_dgram(struct repl *r, const uint8_t *buf, size_t len, const struct 
 		repl_rx_nack(r, p, &h, buf + HAFW_WIRE_HDR_LEN, from);
 		return;
 	}
-	if (!check_seq(r, p, h.seq, &late))
+	if (!check_seq(r, p, h.seq, !from, &late))
 		return;
 	p->st.dgrams++;
 	p->epoch_seen_ms = now;
 	repl_peer_seen(r, p, from);
+	if (from && !p->ctl_added)
+		repl_bulk_connect(r, p);
 	if (h.type <= HAFW_MSG_MAX && rx_table[h.type])
 		rx_table[h.type](r, p, &h, buf + HAFW_WIRE_HDR_LEN, late);
 	else

@@ -129,14 +129,33 @@ unsigned seqwin_missing(const struct seqwin *w)
 	return w->valid ? w->missing : 0;
 }
 
+uint32_t seqwin_lo(const struct seqwin *w)
+{
+	return window_lo(w);
+}
+
 unsigned seqwin_holes(const struct seqwin *w, uint32_t (*ranges)[2], unsigned max)
+{
+	return w->valid ? seqwin_holes_from(w, window_lo(w), ranges, max) : 0;
+}
+
+unsigned seqwin_holes_from(const struct seqwin *w, uint32_t from, uint32_t (*ranges)[2],
+                           unsigned max)
 {
 	unsigned n = 0;
 	bool open = false;
 
 	if (!w->valid || !w->missing)
 		return 0;
-	for (uint32_t s = window_lo(w); !seq_after(s, w->hi); s++) {
+	if (seq_after(window_lo(w), from))
+		from = window_lo(w);
+	for (uint32_t s = from; !seq_after(s, w->hi); s++) {
+		/* a whole word seen: skip it (the window is mostly seen) */
+		if (!open && (s & 63) == 0 && seq_diff(w->hi, s) >= 63 &&
+		    w->seen[(s & MASK) / 64] == UINT64_MAX) {
+			s += 63;
+			continue;
+		}
 		if (!bit_get(w, s)) {
 			if (!open) {
 				if (n == max)

@@ -13,7 +13,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SEQWIN_BITS  4096
+/* twice the default retransmit ring (sync.retransmit_ring): a hole stays
+ * in the window, and so repairable by NACK, as long as the sender still
+ * holds its datagram (2 KiB per peer) */
+#define SEQWIN_BITS  16384
 #define SEQWIN_WORDS (SEQWIN_BITS / 64)
 
 /* a - b as a signed distance: > 0 when a is after b */
@@ -58,9 +61,14 @@ enum seqwin_verdict seqwin_check(struct seqwin *w, uint32_t seq, uint64_t *lost)
 uint64_t seqwin_give_up(struct seqwin *w, uint32_t before);
 /* Numbers in the window below hi not seen yet. */
 unsigned seqwin_missing(const struct seqwin *w);
+/* The oldest number the window holds (valid windows only). */
+uint32_t seqwin_lo(const struct seqwin *w);
 /* The holes as [from, to] ranges, oldest first, at most max of them;
- * returns how many. */
+ * returns how many. seqwin_holes_from: only those at `from` or after (a
+ * hole that begins before it is cut there). */
 unsigned seqwin_holes(const struct seqwin *w, uint32_t (*ranges)[2], unsigned max);
+unsigned seqwin_holes_from(const struct seqwin *w, uint32_t from, uint32_t (*ranges)[2],
+                           unsigned max);
 /* Was every number of [from, to] seen? False when any of it was lost,
  * precedes the first number seen, or is not there yet. */
 bool seqwin_has_all(const struct seqwin *w, uint32_t from, uint32_t to);

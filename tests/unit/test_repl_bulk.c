@@ -341,7 +341,7 @@ static void test_ready(void **state)
 	fnet_pass(w->n, 500);
 	assert_false(repl_ready(w->a->r, why, sizeof(why)));
 	assert_non_null(strstr(why, "just started"));
-	fnet_pass(w->n, 1000);
+	fnet_pass(w->n, w->a->cfg.sync_dead_interval_ms);
 	assert_true(repl_ready(w->a->r, why, sizeof(why))); /* alone, after the grace */
 
 	/* B's grace short, so its bulk is still under way after it */

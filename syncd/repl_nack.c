@@ -2,10 +2,10 @@
  * the retransmit ring; a resync (the peer's full state again, marked and
  * swept) when a hole cannot be filled or the digests keep disagreeing.
  *
- * NACKs go to the one peer they concern (unicast), at most every
- * sync.nack_interval_ms per peer, each listing every hole still open; the
- * answer is the very datagrams, byte for byte, to the asker only. When a
- * hole outlives two NACK rounds (the data path keeps failing, or only
+ * NACKs go to the one peer they concern (unicast): fresh holes at once,
+ * holes still open again every sync.nack_interval_ms (see repl_nack_maybe);
+ * the answer is the very datagrams, byte for byte, to the asker only. When
+ * a hole outlives two NACK rounds (the data path keeps failing, or only
  * unicast does) and a control connection is up, its NACK goes over it,
  * and so do the retransmits that answer it. */
 #include "repl_int.h"
@@ -57,14 +57,16 @@ static int send_peer(struct repl *r, struct repl_peer *p, const struct chan_addr
 	return r->ccops->send_peer(r->cchan, p->id, buf, len);
 }
 
-static void send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
-                      const uint32_t (*ranges)[2], unsigned n, bool miss,
-                      const struct chan_addr *to)
+static unsigned send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
+                          const uint32_t (*ranges)[2], unsigned n, bool miss,
+                          const struct chan_addr *to)
 {
 	Hafw__Nack nk = HAFW__NACK__INIT;
 	struct hafw_wire_hdr h = {.type = HAFW_MSG_NACK};
 	uint32_t flat[2 * NACK_MAX_RANGES];
-	uint8_t buf[HAFW_WIRE_HDR_LEN + 16 + 2 * NACK_MAX_RANGES * 5];
+	/* worst case: five bytes per range value, three fields of at most
+	 * six bytes, the packed field's tag and length, miss */
+	uint8_t buf[HAFW_WIRE_HDR_LEN + 32 + 2 * NACK_MAX_RANGES * 5];
 	size_t len;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -79,9 +81,19 @@ static void send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
 	nk.ranges = flat;
 	nk.has_miss = miss;
 	nk.miss = miss;
-	len = hafw__nack__get_packed_size(&nk);
-	if (len > sizeof(buf) - HAFW_WIRE_HDR_LEN)
-		return;
+	/* as many of the ranges as fit a datagram (a small sync.mtu, or
+	 * large numbers that take five bytes each): the rest go next */
+	for (;;) {
+		len = hafw__nack__get_packed_size(&nk);
+		if (len <= sizeof(buf) - HAFW_WIRE_HDR_LEN &&
+		    (!to || HAFW_WIRE_HDR_LEN + len <= r->max_dgram))
+			break;
+		if (nk.n_ranges <= 2) {
+			r->st.send_errors++; /* cannot be sent at all */
+			return n;
+		}
+		nk.n_ranges = (nk.n_ranges / 4) * 2;
+	}
 	hafw__nack__pack(&nk, buf + HAFW_WIRE_HDR_LEN);
 	h.len = (uint16_t)len;
 	h.sender = nk.node_id;
@@ -90,6 +102,7 @@ static void send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
 	hafw_wire_hdr_write(&h, buf);
 	if (send_peer(r, p, to, buf, HAFW_WIRE_HDR_LEN + len) < 0)
 		r->st.send_errors++;
+	return (unsigned)(nk.n_ranges / 2);
 }
 
 /* NACK ranges in datagrams of at most NACK_MAX_RANGES, to `to` (NULL: the
@@ -97,10 +110,10 @@ static void send_nack(struct repl *r, struct repl_peer *p, uint32_t epoch,
 static void nack_ranges(struct repl *r, struct repl_peer *p, uint32_t (*ranges)[2], unsigned n,
                         const struct chan_addr *to)
 {
-	for (unsigned i = 0; i < n; i += NACK_MAX_RANGES) {
+	for (unsigned i = 0; i < n;) {
 		unsigned k = n - i < NACK_MAX_RANGES ? n - i : NACK_MAX_RANGES;
 
-		send_nack(r, p, p->epoch, (const uint32_t(*)[2])(ranges + i), k, false, to);
+		i += send_nack(r, p, p->epoch, (const uint32_t(*)[2])(ranges + i), k, false, to);
 		p->st.nacks_sent++;
 		if (!to)
 			p->st.nacks_sent_control++;

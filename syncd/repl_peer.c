@@ -4,10 +4,11 @@
  * an address, only from it); they always have a slot and never expire.
  * Without it, senders are discovered, at a bounded rate and up to
  * sync.max_peers; a discovered peer that falls silent is marked down after
- * the dead interval and forgotten later: at once when it holds nothing, or
- * after sync.peer_expire_s when it holds flows (a dead primary's flows are
- * what a failover commits). A full table makes room by evicting the
- * smallest silent discovered peer, never a live one. */
+ * the dead interval and forgotten later: at once when it holds nothing (and
+ * neither its control connection is up nor a bulk to it under way), else
+ * after sync.peer_expire_s (a dead primary's flows are what a failover
+ * commits). A full table makes room by evicting the smallest silent
+ * discovered peer, never a live one nor one whose connection is up. */
 #include "repl_int.h"
 #include "config.h"
 #include "log.h"
@@ -154,7 +155,7 @@ static int evictable(struct repl *r)
 	for (int i = 0; i < r->npeers; i++) {
 		struct repl_peer *p = r->peers[i];
 
-		if (p->configured || p->up)
+		if (p->configured || p->up || p->ctl_up || p->btx)
 			continue;
 		if (best < 0 || repl_peer_entries(p) < repl_peer_entries(r->peers[best]) ||
 		    (repl_peer_entries(p) == repl_peer_entries(r->peers[best]) &&
